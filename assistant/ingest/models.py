@@ -1,0 +1,88 @@
+"""What ingestion produces: documents made of lines, and clause-level chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+SOURCES = ("guideline", "standard", "record", "document")
+
+
+@dataclass
+class Line:
+    """One logical line of a document.
+
+    ``heading_level`` is set when the format itself marks a heading (Markdown ``#``, a DOCX
+    heading style, HTML ``<h2>``); plain-text formats leave it None and the splitter recognises
+    Chinese clause numbering instead. ``table`` lines are rows of a text table.
+    """
+
+    text: str
+    page: int | None = None
+    heading_level: int | None = None
+    table: bool = False
+
+
+@dataclass
+class DocumentMeta:
+    doc_id: str
+    title: str
+    source: str = "document"  # one of SOURCES
+    standard: str = ""  # e.g. "GB/T 20003.1-2014"
+    year: int | None = None
+    kind: str = "document"  # document | summary | record
+    cite_as: str = ""  # short label used in citations, e.g. "编制说明"
+    access: list[str] = field(default_factory=list)  # record groups; empty = public
+
+    def label(self) -> str:
+        if self.cite_as:
+            return self.cite_as
+        if self.standard:
+            return f"{self.standard}（摘要）" if self.kind == "summary" else self.standard
+        return self.title
+
+
+@dataclass
+class LoadedDocument:
+    meta: DocumentMeta
+    lines: list[Line]
+    source_file: str
+
+
+@dataclass
+class Chunk:
+    doc_id: str
+    title: str
+    source: str
+    standard: str
+    year: int | None
+    kind: str
+    cite_as: str
+    access: list[str]
+    clause: str  # "5.2.1", "二、2", "附录A", or "" for an unnumbered heading
+    clause_title: str
+    clause_path: str  # "二、 标准编制原则和主要内容 > 2、 标准主要内容的论据"
+    page: int | None
+    source_file: str
+    seq: int  # position of the chunk within its document
+    text: str
+
+    @property
+    def citation(self) -> str:
+        """Human citation such as ``GB/T 20003.1-2014 §3.2 必要专利`` or ``编制说明 二、2 …``."""
+        clause = self.clause
+        if clause and clause[0].isdigit():
+            clause = f"§{clause}"
+        return " ".join(p for p in (self.cite_as, clause, self.clause_title) if p)
+
+    @property
+    def id(self) -> str:
+        """Content-addressed id: unchanged text and metadata keep their id (and their embedding)."""
+        payload = json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+    def embedding_text(self) -> str:
+        """Text given to the embedder and the lexical index: where the chunk sits, then its body."""
+        head = " ".join(p for p in (self.cite_as, self.title, self.clause_path) if p)
+        return f"{head}\n{self.text}"

@@ -1,0 +1,117 @@
+"""One settings object for the whole product: env vars prefixed ``LINKAGE_`` (or a ``.env`` file).
+
+Nested values (API keys, group maps) are given as JSON, e.g.
+``LINKAGE_API_KEYS='{"secret-key": {"user": "alice", "groups": ["标准化部"], "admin": false}}'``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CORPUS = PROJECT_ROOT / "corpus"
+SHIPPED_PROMPTS = PROJECT_ROOT / "prompts"
+
+
+class ApiUser(BaseModel):
+    """Who an API key (or a bot user) acts as, and which record groups they may see."""
+
+    user: str
+    groups: list[str] = Field(default_factory=list)
+    admin: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LINKAGE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage and corpus ---
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("linkage-assistant")))
+    corpus_dir: Path = SHIPPED_CORPUS
+    prompts_dir: Path = SHIPPED_PROMPTS
+
+    # --- embeddings and retrieval ---
+    embedding_backend: Literal["e5-small", "sentence-transformers"] = "e5-small"
+    embedding_model: str = ""  # sentence-transformers model name or local path
+    embedding_query_prefix: str = ""  # e.g. "为这个句子生成表示以用于检索相关文章：" for BGE-zh
+    embedding_passage_prefix: str = ""
+    embedding_threads: int = 2
+    embedding_batch_size: int = 16
+    reranker_model: str = ""  # optional cross-encoder (sentence-transformers) name or path
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    candidate_pool: int = 30  # hits taken from each retriever before fusion
+    chunk_max_chars: int = 500
+    chunk_overlap_chars: int = 80
+    chunk_min_chars: int = 8  # clauses shorter than this merge into the next one
+
+    # --- questions ---
+    max_question_chars: int = 2000
+    min_relevance: float = 0.80  # dense cosine below which a hit does not count as evidence
+
+    # --- LLM (any OpenAI-compatible endpoint); empty base URL/model => offline mode ---
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: SecretStr = SecretStr("")
+    llm_temperature: float = 0.1
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 2
+
+    # --- HTTP service ---
+    api_keys: dict[str, ApiUser] = Field(default_factory=dict)
+    allow_anonymous: bool = True  # local use: requests without a key act as `anonymous_user`
+    anonymous_user: ApiUser = ApiUser(user="local", groups=[])
+    max_request_bytes: int = 64_000
+
+    # --- Slack ---
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr = SecretStr("")
+    slack_api_url: str = "https://slack.com/api/"
+    slack_user_groups: dict[str, list[str]] = Field(default_factory=dict)
+    slack_channel_groups: dict[str, list[str]] = Field(default_factory=dict)
+
+    # --- DingTalk ---
+    dingtalk_client_id: str = ""
+    dingtalk_client_secret: SecretStr = SecretStr("")
+    dingtalk_robot_secret: SecretStr = SecretStr("")  # outgoing-robot signing secret
+    dingtalk_staff_groups: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> "Settings":
+        self.data_dir = self.data_dir.expanduser()
+        return self
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def conversations_db(self) -> Path:
+        return self.data_dir / "conversations.sqlite3"
+
+    @property
+    def records_dir(self) -> Path:
+        return self.corpus_dir / "records"
+
+    @property
+    def workflow_file(self) -> Path:
+        return self.corpus_dir / "workflow.yaml"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
