@@ -117,3 +117,53 @@ def search(
 
 def main() -> None:  # pragma: no cover - console-script shim
     app()
+
+
+eval_app = typer.Typer(help="评测：检索质量与回答质量。", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    min_recall_at_5: Annotated[float, typer.Option(help="混合检索 recall@5 的最低要求。")] = 0.9,
+    min_recall_at_1: Annotated[float, typer.Option(help="混合检索 recall@1 的最低要求。")] = 0.0,
+    min_mrr: Annotated[float, typer.Option(help="混合检索 MRR 的最低要求。")] = 0.0,
+    show_misses: Annotated[bool, typer.Option("--show-misses", help="列出混合检索前 5 条未命中的问题。")] = False,
+) -> None:
+    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引）。"""
+    from rich.table import Table
+
+    from evals.retrieval import evaluate, load_questions, misses
+
+    with user_errors():
+        ctx = _context()
+        update_index(ctx)
+        questions = load_questions()
+        with Progress(
+            TextColumn("检索评测"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, disable=not sys.stderr.isatty(), transient=True,
+        ) as bar:
+            task = bar.add_task("eval", total=len(questions))
+            scores = evaluate(ctx, questions, on_step=lambda: bar.advance(task))
+    table = Table(title=f"检索评测（{len(questions)} 个问题）")
+    for column in ("模式", "recall@1", "recall@5", "MRR"):
+        table.add_column(column, justify="right" if column != "模式" else "left")
+    for mode, score in scores.items():
+        table.add_row(mode, f"{score.recall_at_1:.3f}", f"{score.recall_at_5:.3f}", f"{score.mrr:.3f}")
+    console.print(table)
+    hybrid = scores["hybrid"]
+    if show_misses:
+        for question in misses(questions, hybrid):
+            console.print(f"未命中：{escape(question.q)} → {question.doc} {question.clause or question.section}")
+    failed = [
+        f"{name} {value:.3f} < {limit}"
+        for name, value, limit in (
+            ("recall@5", hybrid.recall_at_5, min_recall_at_5),
+            ("recall@1", hybrid.recall_at_1, min_recall_at_1),
+            ("MRR", hybrid.mrr, min_mrr),
+        )
+        if value < limit
+    ]
+    if failed:
+        err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
+        raise typer.Exit(1)

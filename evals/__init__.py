@@ -1,0 +1,1 @@
+"""Question sets and evaluation runners (`linkage eval …`) shipped with the product."""
