@@ -77,14 +77,28 @@ def _explicit_heading(line: Line) -> Heading:
     return Heading(f"h{line.heading_level}", "", line.text.strip(), False, line.heading_level)
 
 
+# Conventional depth of each numbering family: 第X章/附录 > 一、 > （一） > 1、 > （1）; 5 > 5.2 > 5.2.1.
+_RANK = {"chapter": 0, "appendix": 0, "cn": 1, "paren_cn": 2, "arabic_dun": 3, "paren_arabic": 4}
+
+
+def _rank(heading: Heading) -> float:
+    if heading.style in _RANK:
+        return _RANK[heading.style]
+    return float(heading.style.lstrip("adot"))  # dot1, dot2, adot1 … by depth
+
+
 def _push(stack: list[Heading], heading: Heading) -> None:
+    """Close the headings this one ends, then open it."""
     if heading.level is not None:
         while stack and (stack[-1].level is None or stack[-1].level >= heading.level):
             stack.pop()
-    elif any(h.style == heading.style for h in stack):
+    elif any(h.style == heading.style for h in stack):  # a sibling: trust the document's own order
         while stack[-1].style != heading.style:
             stack.pop()
         stack.pop()
+    else:
+        while stack and stack[-1].level is None and _rank(stack[-1]) >= _rank(heading):
+            stack.pop()
     stack.append(heading)
 
 
