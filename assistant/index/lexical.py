@@ -11,6 +11,7 @@ from pathlib import Path
 import bm25s
 import jieba
 import numpy as np
+import yaml
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -44,6 +45,27 @@ def tokenize(text: str, user_dict: Path | None = None) -> list[str]:
         position = m.end()
     tokens.extend(tokenizer.lcut_for_search(text[position:]))
     return [t.lower() for t in tokens if t.strip() and t.lower() not in _STOPWORDS and re.search(r"\w", t)]
+
+
+@lru_cache(maxsize=4)
+def _glossary(path: str) -> list[tuple[re.Pattern, str]]:
+    file = Path(path)
+    if not file.exists():
+        return []
+    terms = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    # Longest phrases first, so "licensing declaration" wins over "declaration".
+    return [
+        (re.compile(rf"\b{re.escape(english)}s?\b", re.I), chinese)
+        for english, chinese in sorted(terms.items(), key=lambda kv: -len(kv[0]))
+    ]
+
+
+def expand_english(query: str, glossary: Path) -> str:
+    """Add the Chinese domain terms for English words, so English questions match Chinese text."""
+    if not re.search(r"[A-Za-z]{3}", query):
+        return query
+    additions = [chinese for pattern, chinese in _glossary(str(glossary)) if pattern.search(query)]
+    return " ".join([query, *additions])
 
 
 class LexicalIndex:

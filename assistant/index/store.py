@@ -22,7 +22,7 @@ import yaml
 
 from assistant.errors import DocumentLoadError, IndexNotReadyError
 from assistant.index.embeddings import Embedder, embedder_id, make_embedder
-from assistant.index.lexical import LexicalIndex, tokenize
+from assistant.index.lexical import LexicalIndex, expand_english, tokenize
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from assistant.ingest.models import Chunk
 from assistant.ingest.splitter import split_document
@@ -355,7 +355,8 @@ class KnowledgeIndex:
         mask = None
         if groups is not None or source:
             mask = np.array([1.0 if _visible(rows[i], groups, source) else 0.0 for i in lexical.ids], dtype=np.float32)
-        return lexical.search(tokenize(query, self.settings.corpus_dir / "terms.txt"), n, mask)
+        expanded = expand_english(query, self.settings.corpus_dir / "glossary.yaml")
+        return lexical.search(tokenize(expanded, self.settings.corpus_dir / "terms.txt"), n, mask)
 
     def search(
         self,

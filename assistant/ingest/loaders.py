@@ -41,7 +41,9 @@ def find_standard(text: str) -> tuple[str, int | None]:
 
 def default_meta(path: Path, doc_id: str, head_text: str, title: str = "") -> DocumentMeta:
     """Metadata for a document with no front matter: title and standard number from its text."""
-    standard, year = find_standard(path.stem.replace("_", " ") + " " + head_text[:800])
+    # File names cannot hold "/": "GB_T 20003.1-2014.pdf" and "GBT20003.1-2014.pdf" mean GB/T.
+    stem = re.sub(r"\b(GB|[A-Z]{2})[_ ]?([TZ])(?=[\s_]*\d)", r"\1/\2 ", path.stem).replace("_", " ")
+    standard, year = find_standard(f"{title}\n{stem}\n{head_text[:800]}")
     if not title:
         for line in head_text.splitlines():
             line = line.strip().lstrip("#").strip()
@@ -55,6 +57,13 @@ def default_meta(path: Path, doc_id: str, head_text: str, title: str = "") -> Do
         standard=standard,
         year=year,
     )
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    return f"第 {mark.line + 1} 行：{problem}" if mark else str(problem)
 
 
 def _read_text(path: Path) -> str:
@@ -114,7 +123,7 @@ def load_markdown(path: Path, doc_id: str) -> LoadedDocument:
         try:
             front = yaml.safe_load(m.group(1)) or {}
         except yaml.YAMLError as exc:
-            raise DocumentLoadError(path, f"front matter 不是合法的 YAML：{exc}") from exc
+            raise DocumentLoadError(path, f"front matter 不是合法的 YAML（{_yaml_problem(exc)}）") from exc
         text = text[m.end():]
     meta = default_meta(path, str(front.get("doc_id") or doc_id), text, str(front.get("title") or ""))
     for key in ("source", "standard", "kind", "cite_as"):
@@ -247,7 +256,7 @@ def load_yaml_record(path: Path, doc_id: str) -> LoadedDocument:
     try:
         data = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as exc:
-        raise DocumentLoadError(path, f"YAML 格式错误：{exc}") from exc
+        raise DocumentLoadError(path, f"YAML 格式错误（{_yaml_problem(exc)}）") from exc
     if not isinstance(data, dict) or not data.get("id") or not data.get("name"):
         raise DocumentLoadError(path, "项目记录必须是包含 id 和 name 的 YAML 映射")
     meta, lines = record_document(data)

