@@ -7,6 +7,8 @@ from functools import cached_property
 
 from assistant.index import KnowledgeIndex
 from assistant.settings import Settings
+from assistant.tools.records import RecordStore
+from assistant.tools.workflow import Workflow, load_workflow
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,24 @@ class ToolContext:
     settings: Settings
     user: User = field(default_factory=User.local_admin)
     _index: KnowledgeIndex | None = None
+    _records: RecordStore | None = None
+    _workflow: Workflow | None = None
 
     @cached_property
     def index(self) -> KnowledgeIndex:
         return self._index or KnowledgeIndex(self.settings)
 
+    @cached_property
+    def records(self) -> RecordStore:
+        """Project records, read once per context (and shared by ``for_user``)."""
+        return self._records or RecordStore(self.settings.records_dir)
+
+    @cached_property
+    def workflow(self) -> Workflow:
+        return self._workflow or load_workflow(self.settings.workflow_file)
+
     def for_user(self, user: User) -> "ToolContext":
         """The same resources, acting for another user."""
-        return ToolContext(settings=self.settings, user=user, _index=self.index)
+        return ToolContext(
+            settings=self.settings, user=user, _index=self.index, _records=self.records, _workflow=self.workflow
+        )

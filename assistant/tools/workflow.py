@@ -1,0 +1,276 @@
+"""The linkage workflow (corpus/workflow.yaml) as typed data: stages, their order, gates, citations.
+
+The YAML is the single source of truth for what each stage needs; code only evaluates it, so a
+change to the workflow is a change to data, checked when the file is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assistant.errors import DocumentLoadError, IndexNotReadyError, UnknownStageError
+from assistant.tools.records import Condition
+
+if TYPE_CHECKING:
+    from assistant.tools.context import ToolContext
+
+logger = logging.getLogger(__name__)
+
+CONDITION_TEXT: dict[str, str] = {
+    "always": "所有项目",
+    "targets_standard": "以形成标准为目标的项目",
+    "has_patents": "有专利的项目",
+    "has_patents_on_standard": "有专利可能进入目标标准的项目",
+}
+_QUOTE_LIMIT = 120
+
+
+class Ref(BaseModel):
+    """A pointer to one ``## `` section of an indexed document."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doc: str
+    section: str
+
+
+class Stage(BaseModel):
+    id: str
+    name: str
+    summary: str = ""
+    activities: list[str] = Field(default_factory=list)
+    deliverables: list[str] = Field(default_factory=list)
+    refs: list[Ref] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+    confidence: str = ""
+
+
+class Tracking(BaseModel):
+    id: str
+    name: str
+    evidence: str
+    refs: list[Ref] = Field(default_factory=list)
+
+
+class Requirement(BaseModel):
+    id: str
+    name: str
+    evidence: list[str]
+    when: Condition = "always"
+    clauses: list[Ref] = Field(default_factory=list)
+    confidence: str = ""
+
+
+class Gate(BaseModel):
+    to: str
+    requirements: list[Requirement]
+
+
+class Workflow(BaseModel):
+    """Stages in order, evidence types with their Chinese names, and the gate into each stage."""
+
+    evidence_types: dict[str, str]
+    stages: list[Stage]
+    tracking: list[Tracking] = Field(default_factory=list)
+    gates: list[Gate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Workflow":
+        """Catch typos in the YAML at load time rather than as wrong verdicts later."""
+        ids = [s.id for s in self.stages]
+        problems = [f"重复的阶段 {i}" for i in ids if ids.count(i) > 1]
+        problems += [f"门槛指向未知阶段 {g.to}" for g in self.gates if g.to not in ids]
+        used = [d for s in self.stages for d in s.deliverables] + [t.evidence for t in self.tracking]
+        used += [e for g in self.gates for r in g.requirements for e in r.evidence]
+        problems += [f"未定义的证据类型 {e}" for e in dict.fromkeys(used) if e not in self.evidence_types]
+        if problems:
+            raise ValueError("；".join(problems))
+        return self
+
+    @property
+    def order(self) -> list[str]:
+        return [s.id for s in self.stages]
+
+    def find_stage(self, name: str) -> str | None:
+        """The stage id meant by a name such as 立项, 立项阶段, 项目立项 or 联动创新项目立项."""
+        wanted = _normal(name)
+        for stage in self.stages:
+            if wanted in {_normal(n) for n in (stage.id, stage.name, *stage.aliases)}:
+                return stage.id
+        return None
+
+    def resolve_stage(self, name: str) -> str:
+        """Like find_stage, but an unknown name is an error that lists the valid stages."""
+        stage = self.find_stage(name)
+        if stage is None:
+            raise UnknownStageError(name, self.order)
+        return stage
+
+    def stage(self, name: str) -> Stage:
+        stage_id = self.resolve_stage(name)
+        return next(s for s in self.stages if s.id == stage_id)
+
+    def next_stage(self, name: str) -> str | None:
+        """The stage after this one, or None after the last stage."""
+        position = self.order.index(self.resolve_stage(name))
+        return self.order[position + 1] if position + 1 < len(self.order) else None
+
+    def gate(self, stage: str) -> list[Requirement]:
+        """Requirements for entering a stage (none for the first stage)."""
+        stage_id = self.resolve_stage(stage)
+        return [r for g in self.gates if g.to == stage_id for r in g.requirements]
+
+    def evidence_name(self, evidence_type: str) -> str:
+        return self.evidence_types.get(evidence_type, evidence_type)
+
+
+def _normal(name: str) -> str:
+    text = re.sub(r"\s+", "", name or "")
+    for prefix in ("联动创新项目", "联动项目", "项目"):
+        if text.startswith(prefix) and len(text) > len(prefix):
+            text = text[len(prefix):]
+            break
+    return text.removesuffix("阶段") or text
+
+
+def load_workflow(path: Path) -> Workflow:
+    """Read and check corpus/workflow.yaml; a broken file is a clear DocumentLoadError."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return Workflow.model_validate(data)
+    except OSError as exc:
+        raise DocumentLoadError(path, f"无法读取流程定义（{exc.strerror or exc}）") from exc
+    except yaml.YAMLError as exc:
+        raise DocumentLoadError(path, "流程定义不是合法的 YAML") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DocumentLoadError(path, f"流程定义有误：{where} {first['msg']}".strip()) from exc
+
+
+# ----- citations -----
+
+
+class Citation(BaseModel):
+    """A resolved reference: where it points, how to cite it, and a verbatim quote to check it by."""
+
+    doc_id: str
+    section: str
+    citation: str
+    quote: str
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence (up to 。！？；) of a chunk, verbatim: a list marker dropped, an over-long one cut with …."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = re.sub(r"^(?:[-*+]\s+|>\s*)", "", lines[0].strip())
+    end = re.search(r"[。！？；!?;]", line)
+    sentence = line[: end.end()] if end else line
+    return sentence if len(sentence) <= _QUOTE_LIMIT else sentence[:_QUOTE_LIMIT] + "…"
+
+
+class Citer:
+    """Resolves refs against the index once each; refs the index lacks still cite by name."""
+
+    def __init__(self, ctx: ToolContext):
+        self.ctx = ctx
+        self._memo: dict[Ref, Citation] = {}
+
+    def __call__(self, ref: Ref) -> Citation:
+        if ref not in self._memo:
+            self._memo[ref] = self._resolve(ref)
+        return self._memo[ref]
+
+    def many(self, refs: list[Ref]) -> list[Citation]:
+        return [self(r) for r in refs]
+
+    def _resolve(self, ref: Ref) -> Citation:
+        hits = self.ctx.index.find(ref.doc, clause_title=ref.section, groups=self.ctx.user.groups)
+        if not hits:
+            if self.ctx.index.count() == 0:
+                raise IndexNotReadyError("知识库尚未建立索引：请先运行 `linkage index`")
+            logger.warning("索引中找不到 %s 的“%s”一节", ref.doc, ref.section)
+            return Citation(doc_id=ref.doc, section=ref.section, citation=f"{ref.doc} {ref.section}", quote="")
+        return Citation(doc_id=ref.doc, section=ref.section, citation=hits[0].citation, quote=first_sentence(hits[0].text))
+
+
+# ----- explaining a stage -----
+
+
+class Deliverable(BaseModel):
+    type: str
+    name: str
+
+
+class RequirementInfo(BaseModel):
+    id: str
+    requirement: str
+    applies_to: str
+    deliverables: list[Deliverable]
+    clauses: list[Citation]
+    confidence: str
+
+
+class StageInfo(BaseModel):
+    """Everything the workflow says about one stage, with its references resolved to citations."""
+
+    id: str
+    name: str
+    position: int
+    previous_stage: str | None
+    next_stage: str | None
+    summary: str
+    activities: list[str]
+    deliverables: list[Deliverable]
+    entry_requirements: list[RequirementInfo]
+    exit_requirements: list[RequirementInfo]
+    refs: list[Citation]
+    confidence: str
+
+
+def _requirements(ctx: ToolContext, cite: Citer, stage: str | None) -> list[RequirementInfo]:
+    if stage is None:
+        return []
+    flow = ctx.workflow
+    return [
+        RequirementInfo(
+            id=r.id,
+            requirement=r.name,
+            applies_to=CONDITION_TEXT[r.when],
+            deliverables=[Deliverable(type=e, name=flow.evidence_name(e)) for e in r.evidence],
+            clauses=cite.many(r.clauses),
+            confidence=r.confidence,
+        )
+        for r in flow.gate(stage)
+    ]
+
+
+def explain_stage(ctx: ToolContext, stage: str) -> StageInfo:
+    """What a workflow stage involves: activities, deliverables, what is needed to enter and to leave it."""
+    flow = ctx.workflow
+    info = flow.stage(stage)
+    position = flow.order.index(info.id)
+    following = flow.next_stage(info.id)
+    cite = Citer(ctx)
+    return StageInfo(
+        id=info.id,
+        name=info.name,
+        position=position + 1,
+        previous_stage=flow.order[position - 1] if position else None,
+        next_stage=following,
+        summary=info.summary,
+        activities=info.activities,
+        deliverables=[Deliverable(type=d, name=flow.evidence_name(d)) for d in info.deliverables],
+        entry_requirements=_requirements(ctx, cite, info.id),
+        exit_requirements=_requirements(ctx, cite, following),
+        refs=cite.many(info.refs),
+        confidence=info.confidence,
+    )
