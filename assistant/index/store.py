@@ -296,7 +296,7 @@ class KnowledgeIndex:
             report.removed.append(key)
         self._save_state(state)
         if pending or report.removed or rebuild or not (self.directory / "lexical" / "ids.json").exists():
-            self._rebuild_lexical()
+            self.rebuild_lexical()
         report.total_chunks = self.count()
         return report
 
@@ -306,19 +306,24 @@ class KnowledgeIndex:
             if progress:
                 progress("生成向量", start, len(chunks))
             batch = chunks[start : start + step]
-            texts = [c.embedding_text() for c in batch]
-            vectors = self.embedder.embed_passages(texts)
-            user_dict = self.settings.corpus_dir / "terms.txt"
-            self._collection.upsert(
-                ids=[c.id for c in batch],
-                embeddings=vectors.tolist(),
-                documents=[c.text for c in batch],
-                metadatas=[_metadata(c, tokenize(t, user_dict)) for c, t in zip(batch, texts)],
-            )
+            self.add_embedded(batch, self.embedder.embed_passages([c.embedding_text() for c in batch]))
         if progress and chunks:
             progress("生成向量", len(chunks), len(chunks))
 
-    def _rebuild_lexical(self) -> None:
+    def add_embedded(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Store chunks whose vectors are already known (call ``rebuild_lexical`` afterwards)."""
+        user_dict = self.settings.corpus_dir / "terms.txt"
+        for start in range(0, len(chunks), _UPSERT_BATCH):
+            batch = chunks[start : start + _UPSERT_BATCH]
+            self._collection.upsert(
+                ids=[c.id for c in batch],
+                embeddings=vectors[start : start + _UPSERT_BATCH].tolist(),
+                documents=[c.text for c in batch],
+                metadatas=[_metadata(c, tokenize(c.embedding_text(), user_dict)) for c in batch],
+            )
+
+    def rebuild_lexical(self) -> None:
+        """Rebuild the BM25 index from the tokens stored with every chunk."""
         data = self._collection.get(include=["metadatas"])
         rows = {i: {"source": m["source"], "access": m["access"]} for i, m in zip(data["ids"], data["metadatas"])}
         lexical = LexicalIndex(data["ids"], [m["tokens"].split() for m in data["metadatas"]])
