@@ -1,0 +1,44 @@
+"""The retrieval evaluation: thresholds CI holds the index to, and the CLI's exit code."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.settings import get_settings
+from assistant.surfaces.cli import app
+from evals.retrieval import evaluate, load_questions
+
+
+@pytest.fixture(scope="module")
+def questions():
+    return load_questions()
+
+
+def test_question_set_is_large_and_mixed(questions):
+    assert len(questions) >= 60
+    assert sum(1 for q in questions if q.lang == "en") >= 5
+    assert {q.doc for q in questions} >= {"guideline-note", "guideline-framework", "gbt-20003.1-2014", "gbt-33450-2016", "gbt-39551.5-2020"}
+
+
+def test_every_expected_clause_exists(admin_ctx, questions):
+    for question in questions:
+        chunks = admin_ctx.index.find(question.doc)
+        assert any(question.matches(c) for c in chunks), f"{question.q} → {question.doc} {question.clause or question.section}"
+
+
+def test_hybrid_meets_the_thresholds(admin_ctx, questions):
+    scores = evaluate(admin_ctx, questions)
+    hybrid = scores["hybrid"]
+    assert hybrid.recall_at_5 >= 0.9
+    assert hybrid.mrr >= 0.7
+    assert hybrid.recall_at_5 >= max(scores["bm25"].recall_at_5, scores["dense"].recall_at_5) - 0.05
+
+
+def test_cli_exits_1_below_a_threshold(shipped_settings, shipped_index, monkeypatch):
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(shipped_settings.data_dir))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["eval", "retrieval", "--min-recall-at-5", "1.01"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "recall@5" in result.output and "hybrid" in result.output
