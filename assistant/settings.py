@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     embedding_threads: int = 2
     embedding_batch_size: int = 16
     reranker_model: str = ""  # optional cross-encoder (sentence-transformers) name or path
-    rrf_k: int = 60
+    rrf_k: int = 10  # small k favours agreement at the top ranks; chosen on evals/retrieval.yaml
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     candidate_pool: int = 30  # hits taken from each retriever before fusion
@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     dingtalk_client_secret: SecretStr = SecretStr("")
     dingtalk_robot_secret: SecretStr = SecretStr("")  # outgoing-robot signing secret
     dingtalk_staff_groups: dict[str, list[str]] = Field(default_factory=dict)
+    # group chats (openConversationId) whose members may read these groups' records; others: public only
+    dingtalk_conversation_groups: dict[str, list[str]] = Field(default_factory=dict)
+    dingtalk_ai_card: bool = False  # stream answers into an AI card (needs the card permission)
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":
