@@ -24,7 +24,7 @@ from assistant.errors import DocumentLoadError, IndexNotReadyError
 from assistant.index.embeddings import Embedder, embedder_id, make_embedder
 from assistant.index.lexical import LexicalIndex, expand_english, tokenize
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
-from assistant.ingest.models import Chunk
+from assistant.ingest.models import Chunk, format_citation
 from assistant.ingest.splitter import split_document
 from assistant.settings import Settings
 
@@ -56,8 +56,7 @@ class Hit:
 
     @property
     def citation(self) -> str:
-        clause = f"§{self.clause}" if self.clause[:1].isdigit() else self.clause
-        return " ".join(p for p in (self.cite_as, clause, self.clause_title) if p)
+        return format_citation(self.cite_as, self.clause, self.clause_title)
 
     def to_json(self) -> dict:
         return {

@@ -9,6 +9,13 @@ from dataclasses import asdict, dataclass, field
 SOURCES = ("guideline", "standard", "record", "document")
 
 
+def format_citation(cite_as: str, clause: str, clause_title: str) -> str:
+    """Human citation such as ``GB/T 20003.1-2014 §3.2 必要专利`` or ``编制说明 二、2 …``."""
+    if clause[:1].isdigit():
+        clause = f"§{clause}"
+    return " ".join(p for p in (cite_as, clause, clause_title) if p)
+
+
 @dataclass
 class Line:
     """One logical line of a document.
@@ -70,11 +77,7 @@ class Chunk:
 
     @property
     def citation(self) -> str:
-        """Human citation such as ``GB/T 20003.1-2014 §3.2 必要专利`` or ``编制说明 二、2 …``."""
-        clause = self.clause
-        if clause and clause[0].isdigit():
-            clause = f"§{clause}"
-        return " ".join(p for p in (self.cite_as, clause, self.clause_title) if p)
+        return format_citation(self.cite_as, self.clause, self.clause_title)
 
     @property
     def id(self) -> str:
