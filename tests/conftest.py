@@ -33,3 +33,17 @@ def shipped_index(shipped_settings) -> KnowledgeIndex:
 def admin_ctx(shipped_settings, shipped_index) -> ToolContext:
     """A tool context for the local administrator over the shipped index."""
     return ToolContext(shipped_settings, _index=shipped_index)
+
+
+@pytest.fixture
+def cli(shipped_settings, shipped_index, monkeypatch):
+    """Invoke `linkage …` in-process against the session index; returns the typer result."""
+    from typer.testing import CliRunner
+
+    from assistant.settings import get_settings
+    from assistant.surfaces.cli import app
+
+    monkeypatch.setenv("LINKAGE_DATA_DIR", str(shipped_settings.data_dir))
+    get_settings.cache_clear()
+    yield lambda *args: CliRunner().invoke(app, list(args))
+    get_settings.cache_clear()

@@ -17,6 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from assistant.errors import LinkageError
 from assistant.settings import get_settings
 from assistant.tools.context import ToolContext, User
+from assistant.tools.drafting import DEFAULT_KIND, draft_proposal
+from assistant.tools.readiness import check_readiness
+from assistant.tools.records import get_project, list_projects
 from assistant.tools.search import SOURCES, search_knowledge, update_index
 
 app = typer.Typer(
@@ -43,7 +46,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (LinkageError, ValueError, PermissionError) as exc:
-        err_console.print(f"[red]错误：[/red]{escape(str(exc))}")
+        err_console.print(f"[red]错误：[/red]{escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -113,6 +116,144 @@ def search(
         console.print(f"[bold cyan][{n}] {escape(hit.citation)}[/bold cyan]  [dim]{hit.score:.4f}[/dim]")
         console.print(escape(hit.text if len(hit.text) <= 300 else hit.text[:300] + "…"), highlight=False)
         console.print()
+
+
+projects_app = typer.Typer(help="项目记录：列出、查看（只显示你所在用户组可见的项目）。", pretty_exceptions_enable=False)
+app.add_typer(projects_app, name="projects")
+
+STATUS_MARK = {"met": "✅", "partial": "🟡", "missing": "❌"}
+
+
+@projects_app.callback(invoke_without_command=True)
+def projects(
+    typer_ctx: typer.Context,
+    stage: Annotated[Optional[str], typer.Option("--stage", help="只列出处于该阶段的项目（如 评估、立项阶段）。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出。")] = False,
+    as_groups: AsGroups = None,
+) -> None:
+    """列出可见的项目；`linkage projects show 编号` 查看单个项目。"""
+    if typer_ctx.invoked_subcommand:
+        return
+    from rich.table import Table
+
+    with user_errors():
+        found = list_projects(_context(as_groups), stage=stage)
+    if as_json:
+        print(json.dumps({"projects": [p.model_dump() for p in found]}, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        console.print("没有可见的项目。" + ("可以换一个阶段，或去掉 --stage。" if stage else ""))
+        return
+    table = Table(title=f"项目（{len(found)} 个）")
+    for column in ("编号", "名称", "阶段", "部门"):
+        table.add_column(column)
+    for p in found:
+        table.add_row(p.id, escape(p.name), p.stage, escape(p.department))
+    console.print(table)
+
+
+@projects_app.command("show")
+def projects_show(
+    project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出完整记录。")] = False,
+    as_groups: AsGroups = None,
+) -> None:
+    """查看一个项目的记录：概况、目标标准、专利、材料和里程碑。"""
+    from rich.table import Table
+
+    with user_errors():
+        record = get_project(_context(as_groups), project_id)
+    if as_json:
+        print(json.dumps(record.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return
+    console.print(f"[bold]{escape(record.name)}[/bold]（{record.id}）")
+    target = record.target_standard
+    for label, value in (
+        ("承担单位", record.organization),
+        ("部门", record.department),
+        ("负责人", record.owner),
+        ("当前阶段", record.stage),
+        ("目标标准", "，".join(v for v in (target.level, target.title, target.body, target.route) if v) if record.targets_standard else "无"),
+        ("预算", f"{record.budget.total_wan:g} 万元" if record.budget and record.budget.total_wan is not None else "未填写"),
+    ):
+        console.print(f"{label}：{escape(value or '未填写')}", highlight=False)
+    if record.summary:
+        console.print(escape(" ".join(record.summary.split())), highlight=False)
+    sections = (
+        ("专利", ("专利号", "名称", "状态", "权利人", "涉及目标标准"),
+         [(p.number, p.title, p.status, p.owner, "是" if p.reads_on_target_standard else "否") for p in record.patents]),
+        ("已有材料", ("类型", "材料", "日期", "状态"), [(e.type, e.title, e.date, e.status) for e in record.evidence]),
+        ("里程碑", ("里程碑", "计划完成", "状态"), [(m.name, m.due, m.status) for m in record.milestones]),
+    )
+    for title, columns, rows in sections:
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(escape(str(cell)) for cell in row))
+        for column in table.columns:
+            column.overflow = "fold"
+        console.print(table)
+
+
+@app.command()
+def check(
+    project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
+    stage: Annotated[Optional[str], typer.Option("--stage", help="目标阶段；默认是项目的下一阶段。")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出。")] = False,
+    as_groups: AsGroups = None,
+) -> None:
+    """检查项目是否具备进入目标阶段的条件：逐项列出要求、已有材料和依据条款。"""
+    from rich.table import Table
+
+    with user_errors():
+        report = check_readiness(_context(as_groups), project_id, stage)
+    if as_json:
+        print(json.dumps(report.model_dump(), ensure_ascii=False, indent=2))
+        return
+    verdict = "[green]✅ 就绪[/green]" if report.ready else "[red]❌ 未就绪[/red]"
+    console.print(f"项目 {report.project_id}：当前阶段「{report.current_stage}」→ 目标阶段「{report.target_stage}」  {verdict}")
+    table = Table(show_lines=True)
+    table.add_column("", no_wrap=True)
+    for column in ("要求", "证据", "依据条款"):
+        table.add_column(column, overflow="fold")
+    for item in report.items:
+        clauses = "\n".join(c.citation for c in item.clauses)
+        table.add_row(STATUS_MARK[item.status], escape(item.requirement), escape(item.evidence), escape(clauses))
+    console.print(table)
+    if report.next_actions:
+        console.print("[bold]下一步：[/bold]")
+        for n, action in enumerate(report.next_actions, 1):
+            console.print(f"{n}. {escape(action)}", highlight=False)
+
+
+@app.command()
+def draft(
+    project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
+    kind: Annotated[str, typer.Option("--kind", help="文稿类型：联动创新项目立项建议书 | 团体标准项目建议书。")] = DEFAULT_KIND,
+    fmt: Annotated[str, typer.Option("--format", help="docx | md")] = "docx",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。"""
+    with user_errors():
+        result = draft_proposal(_context(as_groups), project_id, kind=kind, fmt=fmt)
+        if output is not None and str(output) == "-":
+            sys.stdout.buffer.write(result.content)
+            sys.stdout.flush()
+        else:
+            target = output or Path(result.filename)
+            try:
+                target.write_bytes(result.content)
+            except OSError as exc:
+                raise ValueError(f"无法写入 {target}：{exc.strerror or exc}") from None
+            console.print(f"已生成 {escape(str(target))}")
+    if result.missing:
+        err_console.print(f"[yellow]待补充 {len(result.missing)} 项：[/yellow]")
+        for item in result.missing:
+            err_console.print(f"- {escape(item)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

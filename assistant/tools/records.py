@@ -168,9 +168,13 @@ class RecordStore:
         paths = sorted(p for p in self.records_dir.iterdir() if p.suffix.lower() in (".yaml", ".yml"))
         for path in paths:
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-                record = ProjectRecord.model_validate(data)
-            except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
+                record = ProjectRecord.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "记录"
+                logger.warning("跳过项目记录 %s：%s %s", path.name, where, first["msg"])
+                continue
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                 logger.warning("跳过无法读取的项目记录 %s：%s", path.name, str(exc).splitlines()[0])
                 continue
             if record.id in records:
