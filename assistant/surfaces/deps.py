@@ -1,0 +1,69 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the service, the settings and who is asking."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from assistant.agent.service import AssistantService
+from assistant.settings import ApiUser, Settings
+from assistant.tools.context import User
+
+_bearer = HTTPBearer(auto_error=False, description="API 密钥（LINKAGE_API_KEYS 中配置）")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_service(request: Request) -> AssistantService:
+    return request.app.state.service
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ServiceDep = Annotated[AssistantService, Depends(get_service)]
+
+
+def user_for(api_user: ApiUser) -> User:
+    """An API identity acts with exactly its listed groups (an empty list: public knowledge only)."""
+    return User(name=api_user.user, groups=list(api_user.groups), admin=api_user.admin)
+
+
+def lookup_key(settings: Settings, key: str) -> ApiUser | None:
+    """Constant-time comparison against every configured key, so timing reveals nothing."""
+    found = None
+    for candidate, api_user in settings.api_keys.items():
+        if hmac.compare_digest(candidate.encode(), key.encode()):
+            found = api_user
+    return found
+
+
+def current_user(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """Bearer API key → user; no key → the anonymous user when local anonymous access is allowed."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        if settings.allow_anonymous:
+            return user_for(settings.anonymous_user)
+        raise HTTPException(401, "需要 API 密钥：请在 Authorization 头中使用 Bearer 方式提供。", headers=challenge)
+    api_user = lookup_key(settings, credentials.credentials)
+    if api_user is None:
+        raise HTTPException(401, "API 密钥无效。", headers=challenge)
+    return user_for(api_user)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    if not user.admin:
+        raise HTTPException(403, "只有管理员可以执行此操作。")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

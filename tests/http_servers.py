@@ -1,0 +1,113 @@
+"""Real local HTTP servers for surface tests: the app under uvicorn, and recording stand-ins.
+
+The stand-ins play the remote side we cannot reach from a test (Slack's Web API, a DingTalk
+session webhook): they listen on 127.0.0.1, record every request and answer as the real API does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import uvicorn
+
+
+@contextmanager
+def serve_app(app) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free port of 127.0.0.1; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def params(self) -> dict:
+        """The request's parameters, whether sent as JSON or as a form."""
+        if not self.body:
+            return {}
+        if self.headers.get("content-type", "").startswith("application/json"):
+            return json.loads(self.body)
+        return dict(parse_qsl(self.body.decode()))
+
+
+@dataclass
+class Recorder:
+    """A recording HTTP server; ``respond(call)`` returns (status, JSON-able body or bytes)."""
+
+    respond: Callable[[Call], tuple[int, object]]
+    calls: list[Call] = field(default_factory=list)
+    url: str = ""
+
+    def named(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    def wait_for(self, path: str, count: int = 1, timeout: float = 120) -> list[Call]:
+        """Block until ``count`` requests to ``path`` arrived (lazy listeners answer in the background)."""
+        deadline = time.monotonic() + timeout
+        while len(self.named(path)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no call to {path} within {timeout}s; got {[c.path for c in self.calls]}")
+            time.sleep(0.05)
+        return self.named(path)
+
+
+@contextmanager
+def recording_server(respond: Callable[[Call], tuple[int, object]]) -> Iterator[Recorder]:
+    recorder = Recorder(respond)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self._handle()
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._handle()
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            call = Call(self.command, self.path.split("?")[0], {k.lower(): v for k, v in self.headers.items()},
+                        self.rfile.read(length))
+            recorder.calls.append(call)
+            status, body = recorder.respond(call)
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream" if isinstance(body, bytes) else "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        server.shutdown()
+        server.server_close()

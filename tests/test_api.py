@@ -1,0 +1,265 @@
+"""The HTTP service over the shipped index: one test per outcome, group filtering, SSE, OpenAI client."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import zipfile
+
+import docx
+import openai
+import pytest
+from fastapi.testclient import TestClient
+from openai import OpenAI
+from pydantic import SecretStr
+
+from assistant.agent.service import AssistantService
+from assistant.errors import ConfigurationError
+from assistant.settings import ApiUser, Settings
+from assistant.surfaces.api import check_serve_settings, create_app
+from http_servers import serve_app
+
+STD = {"Authorization": "Bearer k-std"}  # 标准化部: sees P-2025-001/003/005/006, not 002
+ADMIN = {"Authorization": "Bearer k-admin"}
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def api_settings(shipped_settings) -> Settings:
+    return shipped_settings.model_copy(update={
+        "api_keys": {
+            "k-std": ApiUser(user="alice", groups=["标准化部"]),
+            "k-admin": ApiUser(user="root", groups=["标准化部"], admin=True),
+        },
+        "allow_anonymous": True,
+        "max_request_bytes": 4000,
+    })
+
+
+@pytest.fixture(scope="module")
+def service(api_settings, shipped_index) -> AssistantService:
+    return AssistantService(api_settings, index=shipped_index)
+
+
+@pytest.fixture(scope="module")
+def client(api_settings, service) -> TestClient:
+    return TestClient(create_app(api_settings, service))
+
+
+def test_chat_answers_with_citations(client):
+    response = client.post("/api/chat", json={"question": "标准必要专利的许可声明有哪些要求？"})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["citations"] and answer["conversation_id"]
+    assert any(c["standard"] == "GB/T 20003.1-2014" for c in answer["citations"])
+    assert "[1]" in answer["answer"]
+
+
+def test_follow_up_keeps_the_conversation(client):
+    first = client.post("/api/chat", json={"question": "P-2025-001 能进入立项吗？"}, headers=STD).json()
+    second = client.post("/api/chat", json={"question": "它的目标标准是什么？", "conversation_id": first["conversation_id"]},
+                         headers=STD).json()
+    assert second["conversation_id"] == first["conversation_id"]
+    assert any("P-2025-001" in c["label"] for c in second["citations"])
+
+
+def test_wrong_api_key_is_401_problem(client):
+    response = client.get("/api/projects", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"] == "API 密钥无效。"
+
+
+def test_no_key_is_401_when_anonymous_access_is_off(api_settings, service):
+    closed = TestClient(create_app(api_settings.model_copy(update={"allow_anonymous": False}), service))
+    assert closed.get("/api/projects").status_code == 401
+    assert closed.get("/api/projects", headers=STD).status_code == 200
+
+
+def test_index_update_is_403_for_non_admin(client):
+    response = client.post("/api/index", json={}, headers=STD)
+    assert response.status_code == 403
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_index_update_runs_for_admin(client):
+    response = client.post("/api/index", json={}, headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json()["total_chunks"] > 0
+
+
+def test_unknown_project_is_404_problem(client):
+    response = client.get("/api/projects/P-2099-999", headers=STD)
+    assert response.status_code == 404
+    problem = response.json()
+    assert response.headers["content-type"] == PROBLEM
+    assert problem["status"] == 404 and problem["title"] == "未找到"
+    assert "P-2025-001" in problem["detail"]  # lists what this user may see instead
+
+
+def test_too_big_body_is_413(client):
+    response = client.post("/api/chat", json={"question": "许可声明" * 2000})
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_too_big_chunked_body_is_413(client):
+    chunks = (b"x" * 1000 for _ in range(10))
+    response = client.post("/api/chat", content=chunks, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_empty_question_is_422(client):
+    blank = client.post("/api/chat", json={"question": "   "})
+    assert blank.status_code == 422
+    assert blank.json()["detail"] == "问题不能为空，请输入要咨询的内容。"
+    missing = client.post("/api/chat", json={})
+    assert missing.status_code == 422
+    assert missing.headers["content-type"] == PROBLEM
+    assert missing.json()["errors"][0]["loc"] == ["body", "question"]
+
+
+def test_unexpected_error_is_a_generic_500_without_traceback(api_settings, shipped_index):
+    class Broken(AssistantService):
+        def list_projects(self, user, stage=None):
+            raise RuntimeError("secret internal detail")
+
+    broken = TestClient(create_app(api_settings, Broken(api_settings, index=shipped_index)), raise_server_exceptions=False)
+    response = broken.get("/api/projects")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_projects_are_filtered_by_group(client):
+    assert client.get("/api/projects").json() == []  # anonymous: public knowledge only
+    visible = [p["id"] for p in client.get("/api/projects", headers=STD).json()]
+    assert visible == ["P-2025-001", "P-2025-003", "P-2025-005", "P-2025-006"]
+    assert client.get("/api/projects/P-2025-002", headers=STD).status_code == 404
+    assert client.get("/api/projects/P-2025-001").status_code == 404
+    assert client.get("/api/projects/P-2025-001", headers=STD).json()["name"] == "5G基站智能节能技术联动创新项目"
+
+
+def test_search_and_chat_are_filtered_by_group(client):
+    anonymous = client.get("/api/search", params={"q": "5G基站智能节能", "source": "record"}).json()["hits"]
+    assert anonymous == []
+    hits = client.get("/api/search", params={"q": "5G基站智能节能", "source": "record"}, headers=STD).json()["hits"]
+    assert hits and {h["doc_id"] for h in hits} <= {"P-2025-001", "P-2025-003", "P-2025-005", "P-2025-006"}
+    answer = client.post("/api/chat", json={"question": "P-2025-001 的目标标准是什么？"}).json()
+    assert not any(c["source"] == "record" for c in answer["citations"])
+    assert "P-2025-001" not in "".join(c["label"] for c in answer["citations"])
+
+
+def test_readiness_checklist(client):
+    report = client.get("/api/projects/P-2025-001/readiness", headers=STD).json()
+    assert report["target_stage"] == "立项" and report["items"]
+    assert {i["status"] for i in report["items"]} <= {"met", "partial", "missing"}
+
+
+def test_unknown_stage_is_422(client):
+    response = client.get("/api/projects/P-2025-001/readiness", params={"target": "登月"}, headers=STD)
+    assert response.status_code == 422
+
+
+def test_proposal_is_a_docx_download(client):
+    response = client.post("/api/projects/P-2025-001/proposal", headers=STD)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.wordprocessingml")
+    assert "filename*=UTF-8''P-2025-001" in response.headers["content-disposition"]
+    assert zipfile.is_zipfile(io.BytesIO(response.content))
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(response.content)).paragraphs)
+    assert "5G基站智能节能技术联动创新项目" in text
+
+
+def test_feedback_is_stored_with_question_answer_and_citations(client, api_settings):
+    answer = client.post("/api/chat", json={"question": "什么是专利导航？"}).json()
+    response = client.post("/api/feedback", json={
+        "rating": "down", "comment": "不够具体", "conversation_id": answer["conversation_id"],
+        "question": "什么是专利导航？", "answer": answer["answer"], "citations": answer["citations"],
+    })
+    assert response.status_code == 201
+    with sqlite3.connect(api_settings.conversations_db) as db:
+        row = db.execute("SELECT rating, comment, question, citations FROM feedback WHERE conversation_id = ?",
+                         (answer["conversation_id"],)).fetchone()
+    assert row[:3] == ("down", "不够具体", "什么是专利导航？")
+    assert json.loads(row[3])[0]["n"] == 1
+
+
+def test_chat_stream_sends_steps_tokens_then_the_final_answer(client):
+    with client.stream("POST", "/api/chat", json={"question": "什么是专利导航？", "stream": True}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = "".join(response.iter_text())
+    events = []
+    for block in raw.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
+        if fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "step" and kinds[-1] == "final" and "token" in kinds
+    assert kinds.index("token") > max(i for i, k in enumerate(kinds) if k == "step")
+    final = events[-1][1]
+    assert "".join(d["text"] for k, d in events if k == "token") == final["answer"]
+    assert final["citations"]
+
+
+def test_health_ready_docs_and_page(client, api_settings, tmp_path):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    empty = api_settings.model_copy(update={"data_dir": tmp_path})
+    not_ready = TestClient(create_app(empty, AssistantService(empty)))
+    assert not_ready.get("/readyz").status_code == 503
+    assert "/v1/chat/completions" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "联动助手" in page.text
+
+
+def test_web_page_loads_nothing_from_outside(client):
+    for path in ("/", "/static/app.js", "/static/app.css"):
+        body = client.get(path).text
+        assert "http://" not in body and "https://" not in body, path
+
+
+def test_serve_refuses_a_service_nobody_could_use(api_settings):
+    with pytest.raises(ConfigurationError, match="LINKAGE_API_KEYS"):
+        check_serve_settings(api_settings.model_copy(update={"allow_anonymous": False, "api_keys": {}}))
+    with pytest.raises(ConfigurationError, match="LINKAGE_SLACK_SIGNING_SECRET"):
+        check_serve_settings(api_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1")}))
+
+
+@pytest.fixture(scope="module")
+def openai_client(api_settings, service):
+    with serve_app(create_app(api_settings, service)) as url:
+        yield OpenAI(base_url=url + "/v1", api_key="k-std", max_retries=0)
+
+
+def test_openai_client_gets_citations(openai_client):
+    completion = openai_client.chat.completions.create(
+        model="linkage-assistant", messages=[{"role": "user", "content": "标准必要专利的许可声明有哪些要求？"}]
+    )
+    content = completion.choices[0].message.content
+    assert "来源：\n[1] GB/T 20003.1-2014" in content
+    citations = completion.model_extra["citations"]
+    assert citations[0]["n"] == 1 and citations[0]["quote"]
+
+
+def test_openai_client_streams_with_citations(openai_client):
+    stream = openai_client.chat.completions.create(
+        model="linkage-assistant", stream=True,
+        messages=[{"role": "system", "content": "请用中文回答"}, {"role": "user", "content": "什么是专利导航？"}],
+    )
+    chunks = list(stream)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "专利导航" in content and "\n\n来源：\n[1]" in content
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["citations"]
+
+
+def test_openai_models_and_bad_key(openai_client):
+    assert [m.id for m in openai_client.models.list()] == ["linkage-assistant"]
+    bad = openai_client.with_options(api_key="nope")
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="linkage-assistant", messages=[{"role": "user", "content": "你好"}])
