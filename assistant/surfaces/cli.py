@@ -308,3 +308,67 @@ def eval_retrieval(
     if failed:
         err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
         raise typer.Exit(1)
+
+
+# ----- surfaces: the HTTP service and the chat bots -----
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="监听地址。")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="监听端口。")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="工作进程数。")] = 1,
+) -> None:
+    """启动 HTTP 服务：网页聊天（/）、JSON API（/api，文档见 /docs）和 OpenAI 兼容接口（/v1）。
+
+    设置：LINKAGE_API_KEYS（API 密钥 → 用户与用户组）、LINKAGE_ALLOW_ANONYMOUS（无密钥时只能访问公开知识）、
+    LINKAGE_MAX_REQUEST_BYTES。同时设置 LINKAGE_SLACK_BOT_TOKEN 和 LINKAGE_SLACK_SIGNING_SECRET 时挂载
+    /slack/events；设置 LINKAGE_DINGTALK_ROBOT_SECRET 时挂载 /dingtalk/callback。
+    """
+    import uvicorn
+
+    from assistant.surfaces.api import check_serve_settings
+
+    with user_errors():
+        check_serve_settings(get_settings())
+    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@app.command("slack")
+def slack_bot() -> None:
+    """以 Socket Mode 连接 Slack（不需要公网地址）：回答 @提及和私信，支持 /linkage 命令。
+
+    需要：LINKAGE_SLACK_BOT_TOKEN（xoxb-…）和 LINKAGE_SLACK_APP_TOKEN（xapp-…，带 connections:write）。
+    可选：LINKAGE_SLACK_USER_GROUPS（Slack 用户 → 用户组）、LINKAGE_SLACK_CHANNEL_GROUPS（频道 → 用户组）。
+    """
+    from assistant.agent.service import AssistantService
+    from assistant.surfaces.slack import run_socket_mode
+
+    settings = get_settings()
+    with user_errors(), _until_interrupted():
+        run_socket_mode(settings, AssistantService(settings))
+
+
+@app.command("dingtalk")
+def dingtalk_bot() -> None:
+    """以 Stream 模式连接钉钉（不需要公网地址）：在单聊和 @机器人 的群聊中回答。
+
+    需要：LINKAGE_DINGTALK_CLIENT_ID 和 LINKAGE_DINGTALK_CLIENT_SECRET（钉钉应用的 Client ID / Client Secret）。
+    可选：LINKAGE_DINGTALK_STAFF_GROUPS（员工 staffId → 用户组）、LINKAGE_DINGTALK_CONVERSATION_GROUPS
+    （群 openConversationId → 用户组）、LINKAGE_DINGTALK_AI_CARD=true（用 AI 卡片流式回答）。
+    """
+    from assistant.agent.service import AssistantService
+    from assistant.surfaces.dingtalk import run_stream_mode
+
+    settings = get_settings()
+    with user_errors(), _until_interrupted():
+        run_stream_mode(settings, AssistantService(settings))
+
+
+@contextmanager
+def _until_interrupted() -> Iterator[None]:
+    """Ctrl-C stops a bot quietly."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print("已停止。")

@@ -64,7 +64,8 @@ function escapeHtml(text) {
 
 function citationLabel(c) {
   const clause = c.clause ? (/^\d/.test(c.clause) ? "§" + c.clause : c.clause) : "";
-  return [c.standard || c.title, clause, c.clause_title].filter(Boolean).join(" ") || c.label;
+  if (!c.standard) return c.label || c.title;
+  return [c.standard, clause, c.clause_title].filter(Boolean).join(" ");
 }
 
 function answerHtml(text, citations) {
