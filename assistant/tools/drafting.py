@@ -126,11 +126,6 @@ def load_templates(path: Path) -> Templates:
         raise DocumentLoadError(path, f"起草模板有误：{'.'.join(map(str, first['loc']))} {first['msg']}") from exc
 
 
-def draft_kinds(ctx: ToolContext) -> list[str]:
-    """The kinds of document that can be drafted."""
-    return list(load_templates(ctx.settings.corpus_dir / TEMPLATES_FILE).kinds)
-
-
 # ----- the document, independent of its output format -----
 
 

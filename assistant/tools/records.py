@@ -125,7 +125,7 @@ class ProjectRecord(_Open):
     @property
     def has_patents_on_standard(self) -> bool:
         """Some patent (ours or a third party's) may be essential to the target standard."""
-        return self.targets_standard and any(p.reads_on_target_standard for p in self.patents)
+        return self.targets_standard and bool(self.patents_on_standard)
 
     @property
     def patents_on_standard(self) -> list[Patent]:
