@@ -24,7 +24,7 @@ from assistant.errors import DocumentLoadError, IndexNotReadyError
 from assistant.index.embeddings import Embedder, embedder_id, make_embedder
 from assistant.index.lexical import LexicalIndex, expand_english, tokenize
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
-from assistant.ingest.models import Chunk, format_citation
+from assistant.ingest.models import EMBEDDING_RECIPE, Chunk, format_citation
 from assistant.ingest.splitter import split_document
 from assistant.settings import Settings
 
@@ -220,7 +220,7 @@ class KnowledgeIndex:
 
     def _fingerprint(self, path: Path, plan: dict) -> str:
         digest = hashlib.sha256(path.read_bytes())
-        knobs = (self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars, plan)
+        knobs = (EMBEDDING_RECIPE, self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars, plan)
         digest.update(json.dumps(knobs, ensure_ascii=False, sort_keys=True, default=str).encode())
         return digest.hexdigest()
 
@@ -318,7 +318,7 @@ class KnowledgeIndex:
                 ids=[c.id for c in batch],
                 embeddings=vectors[start : start + _UPSERT_BATCH].tolist(),
                 documents=[c.text for c in batch],
-                metadatas=[_metadata(c, tokenize(c.embedding_text(), user_dict)) for c in batch],
+                metadatas=[_metadata(c, tokenize(c.lexical_text(), user_dict)) for c in batch],
             )
 
     def rebuild_lexical(self) -> None:

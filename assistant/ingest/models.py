@@ -6,6 +6,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+# Bump when embedding_text() or lexical_text() changes: chunk ids change with it, so stored vectors are renewed.
+EMBEDDING_RECIPE = 3
+
 SOURCES = ("guideline", "standard", "record", "document")
 
 
@@ -82,10 +85,14 @@ class Chunk:
     @property
     def id(self) -> str:
         """Content-addressed id: unchanged text and metadata keep their id (and their embedding)."""
-        payload = json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        payload = json.dumps([EMBEDDING_RECIPE, asdict(self)], ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
     def embedding_text(self) -> str:
-        """Text given to the embedder and the lexical index: where the chunk sits, then its body."""
+        """Text given to the embedder: where the chunk sits, then its body."""
         head = " ".join(p for p in (self.cite_as, self.title, self.clause_path) if p)
         return f"{head}\n{self.text}"
+
+    def lexical_text(self) -> str:
+        """Text for BM25: the clause title counts twice, since a heading says what a clause is about."""
+        return f"{self.embedding_text()}\n{self.clause_title}"
