@@ -43,3 +43,7 @@ class UnknownStageError(LinkageError):
 
 class IndexNotReadyError(LinkageError):
     """The knowledge index has not been built yet."""
+
+
+class LLMError(LinkageError):
+    """The language-model service failed (timeout, unreachable, key refused, error reply)."""
