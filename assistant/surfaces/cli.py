@@ -256,6 +256,32 @@ def draft(
             err_console.print(f"- {escape(item)}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="问题，例如“联动指南是谁起草的？”。")],
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出回答、出处和工具调用。")] = False,
+    conversation: Annotated[Optional[str], typer.Option("--conversation", help="对话编号：在这次对话里接着追问。")] = None,
+    project: Annotated[Optional[str], typer.Option("--project", help="本次提问关注的项目编号，如 P-2025-001。")] = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """提问：配置了大模型时由模型调用工具作答，否则离线从原文抽取作答；每条事实附编号出处。"""
+    from assistant.agent.service import AssistantService
+
+    with user_errors():
+        ctx = _context(as_groups)
+        answer = AssistantService(ctx.settings, index=ctx.index).ask(question, ctx.user, conversation, project)
+    if as_json:
+        print(json.dumps(answer.model_dump(), ensure_ascii=False, indent=2))
+        return
+    console.print(escape(answer.answer), highlight=False, soft_wrap=True)
+    if answer.citations:
+        console.print("\n[bold]出处：[/bold]")
+        for citation in answer.citations:
+            console.print(f"[bold cyan]\\[{citation.n}][/bold cyan] {escape(citation.label or citation.title)}", highlight=False, soft_wrap=True)
+            console.print(f"    “{escape(citation.quote)}”", style="dim", highlight=False, soft_wrap=True)
+    err_console.print(f"[dim]对话编号 {answer.conversation_id}：用 --conversation {answer.conversation_id} 接着追问。[/dim]", soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console-script shim
     app()
 
@@ -305,6 +331,67 @@ def eval_retrieval(
         )
         if value < limit
     ]
+    if failed:
+        err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
+        raise typer.Exit(1)
+
+
+@eval_app.command("answers")
+def eval_answers(
+    min_fact_recall: Annotated[float, typer.Option(help="事实召回率（回答包含应有事实的比例）的最低要求。")] = 0.9,
+    min_citation_validity: Annotated[float, typer.Option(help="引用有效率（引文逐字出现在所引片段中）的最低要求。")] = 1.0,
+    min_refusal: Annotated[float, typer.Option(help="拒答正确率（超范围问题拒答、范围内问题作答）的最低要求。")] = 0.95,
+    mode: Annotated[str, typer.Option("--mode", help="auto（离线，配置了大模型时再加 LLM 模式）| offline | llm")] = "auto",
+    show_failures: Annotated[bool, typer.Option("--show-failures", help="列出未通过的问题。")] = False,
+) -> None:
+    """对 evals/answers.yaml 中的问题评测回答：事实召回、引用有效性、拒答正确性（先增量更新索引）。"""
+    from rich.table import Table
+
+    from evals.answers import eval_service, evaluate, load_questions
+
+    with user_errors():
+        if mode not in ("auto", "offline", "llm"):
+            raise ValueError("--mode 只能是 auto、offline 或 llm")
+        ctx = _context()
+        if mode == "llm" and not ctx.settings.llm_configured:
+            raise ValueError("没有配置大模型：请设置 LINKAGE_LLM_BASE_URL 和 LINKAGE_LLM_MODEL")
+        modes = [mode] if mode != "auto" else ["offline"] + (["llm"] if ctx.settings.llm_configured else [])
+        update_index(ctx)
+        questions = load_questions()
+        results = []
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, disable=not sys.stderr.isatty(), transient=True,
+        ) as bar:
+            for name in modes:
+                task = bar.add_task(f"回答评测（{name}）", total=len(questions))
+                with eval_service(ctx.settings, ctx.index, name) as service:
+                    results.append(evaluate(service, questions, on_step=lambda: bar.advance(task)))
+    table = Table(title=f"回答评测（{len(questions)} 个问题）")
+    for column in ("模式", "事实召回", "引用有效率", "引用数", "拒答正确率"):
+        table.add_column(column, justify="left" if column == "模式" else "right")
+    for scores in results:
+        table.add_row(scores.mode, f"{scores.fact_recall:.3f}", f"{scores.citation_validity:.3f}", str(scores.citations), f"{scores.refusal_accuracy:.3f}")
+    console.print(table)
+    failed = []
+    for scores in results:
+        if show_failures:
+            for outcome in scores.failures():
+                problems = outcome.missing + ([f"{outcome.invalid_citations} 条引用无效"] if outcome.invalid_citations else [])
+                if not outcome.refusal_correct:
+                    problems.append("应拒答却作答" if outcome.question.refuse else "不应拒答")
+                if outcome.error:
+                    problems.append(outcome.error)
+                console.print(f"[{scores.mode}] {escape(outcome.question.q)} → {escape('；'.join(problems))}", highlight=False)
+        failed += [
+            f"{scores.mode} {name} {value:.3f} < {limit}"
+            for name, value, limit in (
+                ("事实召回", scores.fact_recall, min_fact_recall),
+                ("引用有效率", scores.citation_validity, min_citation_validity),
+                ("拒答正确率", scores.refusal_accuracy, min_refusal),
+            )
+            if value < limit
+        ]
     if failed:
         err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
         raise typer.Exit(1)
