@@ -40,7 +40,10 @@ _LIST = re.compile(
     re.IGNORECASE,
 )
 _ANAPHORA = re.compile(r"它|该项目|这个项目|此项目|这一项目|那个项目|上述项目|\bit\b|\bits\b|this project|that project", re.IGNORECASE)
-_FOLLOW_UP = re.compile(r"^(?:那|那么|还有|另外|此外|它|其|这|and\b|what about|how about)|呢[？?]?$|[它其该此]", re.IGNORECASE)
+_FOLLOW_UP = re.compile(
+    r"^(?:那|那么|还有|另外|此外|它|and\b|what about|how about)|呢[？?]?$|它|(?<!应)该(?!项目)|这个|那个|上述|刚才|\bit\b",
+    re.IGNORECASE,
+)
 _ENTER = re.compile(r"(?:进入|转入|迈入|到|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?(\S{2,4}?)[」”\"]?(?:阶段|stage)?", re.IGNORECASE)
 _STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
 _MAX_SENTENCES = 4
