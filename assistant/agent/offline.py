@@ -54,6 +54,7 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"谁|(?:哪些|哪个|哪家|什么)(?:单位|机构).{0,6}(?:起草|牵头|归口|负责|组织|参与)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"研究院|研究会|协会|委员会|公司|大学|单位|中国移动"), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年"), 0.4),
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|\bwhat is\b|\bdefin|\bmean", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
+    (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
 
@@ -218,8 +219,11 @@ class Composer:
         title count as context), similarity of its chunk, the kind of answer asked for, novelty."""
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
         scored: list[tuple[float, int, Hit, str]] = []
+        # A clause found only by keywords has no similarity; it passed relevance, so it counts as
+        # close as the least similar clause that dense search returned.
+        floor = min((h.dense_similarity for h in hits if h.dense_similarity is not None), default=self.min_relevance)
         for rank, hit in enumerate(hits):
-            dense = hit.dense_similarity or 0.0
+            dense = hit.dense_similarity if hit.dense_similarity is not None else floor
             closeness = max(0.0, (dense - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
             for position, sentence in enumerate(quote_units(hit.text)):
@@ -239,7 +243,7 @@ class Composer:
         picked: list[tuple[Hit, str]] = []
         per_chunk: dict[str, int] = {}
         for score, hit, sentence in scored:
-            if len(picked) == _MAX_SENTENCES or (picked and score < 0.5 * scored[0][0]):
+            if len(picked) == _MAX_SENTENCES or (picked and score < 0.8 * scored[0][0]):
                 break
             if per_chunk.get(hit.id, 0) >= 3 or any(_similar(sentence, s) for _, s in picked):
                 continue

@@ -382,7 +382,7 @@ def eval_answers(
                     problems.append("应拒答却作答" if outcome.question.refuse else "不应拒答")
                 if outcome.error:
                     problems.append(outcome.error)
-                console.print(f"[{scores.mode}] {escape(outcome.question.q)} → {escape('；'.join(problems))}", highlight=False)
+                console.print(f"\\[{scores.mode}] {escape(outcome.question.q)} → {escape('；'.join(problems))}", highlight=False)
         failed += [
             f"{scores.mode} {name} {value:.3f} < {limit}"
             for name, value, limit in (
