@@ -32,6 +32,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 Progress = Callable[[str, int, int], None]  # (description, completed, total)
 _UPSERT_BATCH = 1000
+_READ_PAGE = 5000
 
 
 @dataclass
@@ -323,9 +324,15 @@ class KnowledgeIndex:
 
     def rebuild_lexical(self) -> None:
         """Rebuild the BM25 index from the tokens stored with every chunk."""
-        data = self._collection.get(include=["metadatas"])
-        rows = {i: {"source": m["source"], "access": m["access"]} for i, m in zip(data["ids"], data["metadatas"])}
-        lexical = LexicalIndex(data["ids"], [m["tokens"].split() for m in data["metadatas"]])
+        ids: list[str] = []
+        metadatas: list[dict] = []
+        total = self.count()
+        for offset in range(0, total, _READ_PAGE):  # paged: one large read exceeds SQLite's variable limit
+            page = self._collection.get(include=["metadatas"], limit=_READ_PAGE, offset=offset)
+            ids += page["ids"]
+            metadatas += page["metadatas"]
+        rows = {i: {"source": m["source"], "access": m["access"]} for i, m in zip(ids, metadatas)}
+        lexical = LexicalIndex(ids, [m["tokens"].split() for m in metadatas])
         directory = self.directory / "lexical"
         shutil.rmtree(directory, ignore_errors=True)
         lexical.save(directory)
