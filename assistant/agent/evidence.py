@@ -17,12 +17,14 @@ from assistant.index import Hit, KnowledgeIndex
 from assistant.index.lexical import expand_english, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
+MIN_KNOWN_SHARE = 0.5  # share of a question's tokens that must occur somewhere in the index
 _KEYWORD_ONLY_COVERAGE = 0.8  # the same for a chunk that dense search did not return
 
 # Words that say what kind of answer is wanted, not what it is about.
 _QUESTION_WORDS = frozenset(
     "谁 哪个 哪家 哪里 几个 多少 为什么 是否 能否 可以 需要 应该 应当 有没有 要求 规定 内容 主要 介绍 说明 一下 告诉 我 我们 "
     "你 请问 呢 吗 哪些 什么样 怎么办 怎么样 还有 其中 分别 具体 相关 关于 哪几 几种 哪几种 时候 什么时候 何时 意思 含义 "
+    "帮 帮我 写 一段 一下子 算 算不算 不算 里 "
     "the what who which how why when does do is are "
     "please tell me about".split()
 )
@@ -78,6 +80,10 @@ class Scorer:
     def idf(self, token: str) -> float:
         return _idf(self.index, token)
 
+    def known(self, query_tokens: list[str]) -> list[str]:
+        """The tokens some indexed chunk uses; others ("算不算", "天气") cannot be matched by any."""
+        return [t for t in query_tokens if _document_frequency(self.index, t) > 0]
+
     def coverage(self, query_tokens: list[str], text: str) -> float:
         """Share of the query's information found in ``text`` (0..1)."""
         if not query_tokens:
@@ -107,6 +113,9 @@ class Scorer:
         A hit found only by keywords has no similarity score; it counts when it holds nearly all of
         the question's information and some other hit shows the question is on topic.
         """
+        known = self.known(query_tokens)
+        if len(known) < MIN_KNOWN_SHARE * len(query_tokens):
+            return []  # mostly words the knowledge base never uses: not a question about it
         threshold = self.index.settings.min_relevance
         coverage = {h.id: self.coverage(query_tokens, self.hit_text(h)) for h in hits}
         close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]

@@ -23,7 +23,7 @@ from assistant.tools.workflow import StageInfo, Workflow
 
 PROJECT_ID = re.compile(r"\bP-\d{4}-\d{3}\b", re.IGNORECASE)
 _OUT_OF_SCOPE = re.compile(
-    r"天气|气温|下雨|股市|股票|彩票|星座|笑话|菜谱|做菜|减肥|电影|(?:写|作|来)(?:一)?[首篇段个]?.{0,8}(?:诗|歌词|小说|故事|作文)"
+    r"天气|气温|下雨|股市|股票|彩票|星座|笑话|菜谱|做菜|减肥|电影|(?:写|作|来)(?:一)?[首篇段个]?.{0,8}(?:诗|歌词|小说|故事|作文)|(?:写|编)(?:一段|一个|个)?.{0,8}(?:代码|程序|脚本|函数)"
     r"|weather|joke|poem|recipe|movie|stock market",
     re.IGNORECASE,
 )
@@ -207,7 +207,7 @@ class Composer:
         """The best sentences of the relevant clauses, quoted verbatim with their sources."""
         if not result.hits:
             return self.decline(out_of_scope=False)
-        tokens = content_tokens(self.focus, self.scorer.user_dict) or result.tokens
+        tokens = self.scorer.known(content_tokens(self.focus, self.scorer.user_dict)) or result.tokens
         picked = self._pick(result.hits, tokens)
         lines = [self.banner(self.t("以下句子摘自知识库原文（抽取式回答，未经大模型改写）：", "Extractive answer — sentences quoted from the knowledge base (Chinese originals), no language model involved:"))]
         for number, (hit, sentence) in enumerate(picked, 1):
