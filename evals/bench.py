@@ -31,7 +31,7 @@ from assistant.settings import Settings
 from evals.retrieval import load_questions
 
 CACHE = Path(__file__).with_name(".cache")
-console = Console()
+console = Console(width=150)
 
 
 def peak_memory_mib() -> float:

@@ -352,11 +352,12 @@ class KnowledgeIndex:
 
     def dense(self, query: str, n: int, groups: list[str] | None = None, source: str | None = None) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the nearest chunks the user may see."""
-        if self.count() == 0:
+        total = self.count()
+        if total == 0:
             return []
         vector = self.embedder.embed_query(query)
         result = self._collection.query(
-            query_embeddings=[vector.tolist()], n_results=min(n, self.count()), where=_where(groups, source), include=["distances"]
+            query_embeddings=[vector.tolist()], n_results=min(n, total), where=_where(groups, source), include=["distances"]
         )
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0])]
 
