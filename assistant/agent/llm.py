@@ -7,14 +7,14 @@ without touching code. Service failures become one clear :class:`LLMError`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
 import openai
 from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphRecursionError
 
@@ -62,6 +62,22 @@ def system_prompt(settings: Settings, user: User, project_id: str | None, today:
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     return text + "\n\n" + load_prompt(settings, "answer_rules.md")
+
+
+def paragraph_polisher(settings: Settings, model: BaseChatModel) -> Callable[[str], str]:
+    """A function that asks the model to rewrite one draft paragraph (prompts/polish.md).
+
+    What comes back is only a candidate: ``drafting.polish_document`` keeps it only if it invents
+    no facts and keeps every placeholder.
+    """
+    instructions = load_prompt(settings, "polish.md")
+
+    def polish(paragraph: str) -> str:
+        with service_errors(settings):
+            reply = model.invoke([SystemMessage(instructions), HumanMessage(paragraph)])
+        return reply.content if isinstance(reply.content, str) else ""
+
+    return polish
 
 
 def history_messages(turns: list[Turn]) -> list[BaseMessage]:

@@ -19,7 +19,7 @@ from assistant.agent import evidence
 from assistant.agent.citations import cite_markers, verify
 from assistant.agent.conversations import ConversationStore, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
-from assistant.agent.llm import ToolAgent, chat_model, history_messages, system_prompt
+from assistant.agent.llm import ToolAgent, chat_model, history_messages, paragraph_polisher, system_prompt
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
@@ -202,7 +202,9 @@ class AssistantService:
         return readiness.check_readiness(self.context(user), project_id, target_stage)
 
     def draft_proposal(self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx") -> drafting.Draft:
-        return drafting.draft_proposal(self.context(user), project_id, kind, fmt)
+        """The draft from the record; in LLM mode its prose is polished under the no-invention check."""
+        polish = paragraph_polisher(self.settings, self._model()) if self.mode == "llm" else None
+        return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish)
 
     def explain_stage(self, user: User, stage: str) -> workflow.StageInfo:
         return workflow.explain_stage(self.context(user), stage)

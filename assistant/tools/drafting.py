@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -398,15 +398,48 @@ class Draft:
     missing: list[str]
     text: str
     generated_on: date
+    polished: int = 0  # paragraphs whose LLM rewrite passed the checks
+    rejected: list[str] = field(default_factory=list)  # facts an LLM rewrite invented (rewrite dropped)
+
+
+Polisher = Callable[[str], str]
+_PLACEHOLDER = re.compile(r"【待(?:补充|核对)：[^】]*】")
+_POLISH_MIN_CHARS = 20
+
+
+def polish_document(doc: Document, record: ProjectRecord, polish: Polisher) -> tuple[int, list[str]]:
+    """Let an LLM rewrite the prose paragraphs, keeping a rewrite only if it passes the checks.
+
+    A rewrite must keep every 【待补充/待核对】 placeholder and may not contain a patent number,
+    standard number, amount or date that is not in the record or in the original paragraph;
+    otherwise the original paragraph stays. Tables, notices and source lists are never rewritten.
+    """
+    polished, rejected = 0, []
+    for node in doc.body:
+        if not isinstance(node, Para) or node.style or len(_PLACEHOLDER.sub("", node.text)) < _POLISH_MIN_CHARS:
+            continue  # nothing worth an LLM call: a notice, a source line, or a bare placeholder
+        rewrite = (polish(node.text) or "").strip()
+        invented = verify_no_invented_facts(rewrite, record, [node.text])
+        if rewrite and not invented and set(_PLACEHOLDER.findall(node.text)) <= set(_PLACEHOLDER.findall(rewrite)):
+            node.text = rewrite
+            polished += 1
+        rejected += invented
+    return polished, list(dict.fromkeys(rejected))
 
 
 def draft_proposal(
-    ctx: ToolContext, project_id: str, kind: str = DEFAULT_KIND, fmt: str = "docx", today: date | None = None
+    ctx: ToolContext,
+    project_id: str,
+    kind: str = DEFAULT_KIND,
+    fmt: str = "docx",
+    today: date | None = None,
+    polish: Polisher | None = None,
 ) -> Draft:
     """Draft a 立项 document for a visible project from its record and the cited clauses.
 
     Kinds are the templates in corpus/proposal_templates.yaml (e.g. 联动创新项目立项建议书,
     团体标准项目建议书); ``fmt`` is "docx" or "md". Gaps are marked 【待补充：…】, never filled in.
+    ``polish`` (an LLM rewrite of one paragraph) smooths the prose, under ``polish_document``'s checks.
     """
     templates = load_templates(ctx.settings.corpus_dir / TEMPLATES_FILE)
     kind = kind.strip()
@@ -418,6 +451,7 @@ def draft_proposal(
     record = get_project(ctx, project_id)
     generated = today or date.today()
     doc = build_document(ctx, record, kind, templates, generated)
+    polished, rejected = polish_document(doc, record, polish) if polish else (0, [])
     markdown = to_markdown(doc)
     content = to_docx(doc, generated) if fmt == "docx" else markdown.encode("utf-8")
     return Draft(
@@ -427,6 +461,8 @@ def draft_proposal(
         missing=list(doc.missing),
         text=markdown,
         generated_on=generated,
+        polished=polished,
+        rejected=rejected,
     )
 
 
