@@ -86,6 +86,20 @@ def _target_stage(question: str, flow: Workflow) -> str | None:
     return None
 
 
+def split_questions(text: str) -> list[str]:
+    """The separate questions in one message ("…是什么？…有哪些？"); short fragments stay attached."""
+    parts: list[str] = []
+    for piece in re.split(r"(?<=[？?])", text.strip()):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if parts and len(piece) < 4:
+            parts[-1] += piece
+        else:
+            parts.append(piece)
+    return parts or [text]
+
+
 def plan(question: str, flow: Workflow, project_id: str | None, previous: Turn | None) -> Plan:
     """Route a question to tools by rules and keywords, resolving follow-ups against the last turn."""
     text = question.strip()
@@ -146,13 +160,13 @@ class Composed:
 class Composer:
     """Turns the tool runs of one offline turn into an answer in the asker's language."""
 
-    def __init__(self, question: str, scorer: Scorer, min_relevance: float):
+    def __init__(self, question: str, scorer: Scorer, min_relevance: float, cited: CitationList | None = None):
         self.question = question
         self.zh = is_chinese(question)
         self.scorer = scorer
         self.focus = relevance_text(question, scorer.index.settings.corpus_dir / "glossary.yaml")
         self.min_relevance = min_relevance
-        self.cited = CitationList()
+        self.cited = cited if cited is not None else CitationList()  # shared when answering a question in parts
 
     def t(self, zh: str, en: str) -> str:
         return zh if self.zh else en

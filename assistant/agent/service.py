@@ -16,12 +16,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
 from assistant.agent import evidence
-from assistant.agent.citations import cite_markers, verify
+from assistant.agent.citations import CitationList, cite_markers, verify
 from assistant.agent.conversations import ConversationStore, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
 from assistant.agent.llm import ToolAgent, chat_model, history_messages, paragraph_polisher, system_prompt
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
-from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan
+from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_questions
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError
 from assistant.index import Hit, IndexReport, KnowledgeIndex
@@ -117,13 +117,25 @@ class AssistantService:
             project_id = project_id.strip().upper()
 
         if self.mode == "offline":
-            route = plan(question, ctx.workflow, project_id, previous)
-            for name, args in route.calls:
-                yield AgentEvent(type="step", tool=name, args=args)
-                tools[name].invoke({k: v for k, v in args.items() if v is not None})
-            composed = self._compose_offline(question, route, book, ctx, scorer)
-            text, citations, grounded = composed.text, composed.citations.items, composed.grounded
-            remembered, topic = route.project_id, route.topic
+            # "X是什么？Y有哪些？" is answered part by part when every part is a knowledge question.
+            parts = split_questions(question)
+            routes = [plan(part, ctx.workflow, project_id, previous) for part in parts]
+            for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
+                for name, args in route.calls:
+                    if name == "search_knowledge":
+                        args["query"] = f"{args['query']} {parts[0]}"
+            if len(parts) == 1 or not all(r.calls and r.calls[0][0] == "search_knowledge" for r in routes):
+                parts, routes = [question], [plan(question, ctx.workflow, project_id, previous)]
+            shared = CitationList()
+            sections: list[Composed] = []
+            for part, route in zip(parts, routes):
+                for name, args in route.calls:
+                    yield AgentEvent(type="step", tool=name, args=args)
+                    tools[name].invoke({k: v for k, v in args.items() if v is not None})
+                sections.append(self._compose_offline(part, route, book, ctx, scorer, shared))
+            text = sections[0].text if len(sections) == 1 else _join_parts(parts, sections)
+            citations, grounded = shared.items, any(c.grounded for c in sections)
+            remembered, topic = routes[-1].project_id, routes[-1].topic
         else:
             remembered = project_id or _named_project(question) or (previous.project_id if previous else None)
             agent = ToolAgent(self.settings, self._model(), list(tools.values()), system_prompt(self.settings, user, remembered))
@@ -160,8 +172,10 @@ class AssistantService:
                 yield AgentEvent(type="token", text=line)
         yield AgentEvent(type="final", answer=answer)
 
-    def _compose_offline(self, question: str, route, book: SourceBook, ctx: ToolContext, scorer: Scorer) -> Composed:
-        composer = Composer(question, scorer, self.settings.min_relevance)
+    def _compose_offline(
+        self, question: str, route, book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList
+    ) -> Composed:
+        composer = Composer(question, scorer, self.settings.min_relevance, cited)
         if route.out_of_scope:
             return composer.decline(out_of_scope=True)
         if route.needs_project:
@@ -229,6 +243,15 @@ class AssistantService:
         if rating not in ("up", "down"):
             raise ValueError("评价只能是 up 或 down")
         return self.store.add_feedback(conversation_id, user.name, rating, comment or "", question or "", answer or "", citations or [])
+
+
+def _join_parts(parts: list[str], sections: list[Composed]) -> str:
+    """One banner, then each sub-question with its quoted sentences (or the one line saying none)."""
+    lines = sections[0].text.splitlines()[:1]
+    for part, section in zip(parts, sections):
+        body = section.text.splitlines()
+        lines += ["", f"▶ {part}", *(body[1:] if section.grounded else body[:1])]
+    return "\n".join(lines)
 
 
 def _named_project(question: str) -> str | None:
