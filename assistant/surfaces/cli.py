@@ -290,6 +290,18 @@ eval_app = typer.Typer(help="评测：检索质量与回答质量。", no_args_i
 app.add_typer(eval_app, name="eval")
 
 
+def below(mode: str, *checks: tuple[str, float, float]) -> list[str]:
+    """``mode name value < limit`` for each (name, value, limit) under its limit."""
+    return [f"{mode} {name} {value:.3f} < {limit}" for name, value, limit in checks if value < limit]
+
+
+def exit_below_thresholds(failed: list[str]) -> None:
+    """An evaluation below any threshold ends with exit code 1, saying which."""
+    if failed:
+        err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
+        raise typer.Exit(1)
+
+
 @eval_app.command("retrieval")
 def eval_retrieval(
     min_recall_at_5: Annotated[float, typer.Option(help="混合检索 recall@5 的最低要求。")] = 0.9,
@@ -322,18 +334,9 @@ def eval_retrieval(
     if show_misses:
         for question in misses(questions, hybrid):
             console.print(f"未命中：{escape(question.q)} → {question.doc} {question.clause or question.section}")
-    failed = [
-        f"{name} {value:.3f} < {limit}"
-        for name, value, limit in (
-            ("recall@5", hybrid.recall_at_5, min_recall_at_5),
-            ("recall@1", hybrid.recall_at_1, min_recall_at_1),
-            ("MRR", hybrid.mrr, min_mrr),
-        )
-        if value < limit
-    ]
-    if failed:
-        err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
-        raise typer.Exit(1)
+    exit_below_thresholds(below(
+        "hybrid", ("recall@5", hybrid.recall_at_5, min_recall_at_5), ("recall@1", hybrid.recall_at_1, min_recall_at_1), ("MRR", hybrid.mrr, min_mrr)
+    ))
 
 
 @eval_app.command("answers")
@@ -383,18 +386,13 @@ def eval_answers(
                 if outcome.error:
                     problems.append(outcome.error)
                 console.print(f"\\[{scores.mode}] {escape(outcome.question.q)} → {escape('；'.join(problems))}", highlight=False)
-        failed += [
-            f"{scores.mode} {name} {value:.3f} < {limit}"
-            for name, value, limit in (
-                ("事实召回", scores.fact_recall, min_fact_recall),
-                ("引用有效率", scores.citation_validity, min_citation_validity),
-                ("拒答正确率", scores.refusal_accuracy, min_refusal),
-            )
-            if value < limit
-        ]
-    if failed:
-        err_console.print("[red]未达到阈值：[/red]" + "；".join(failed))
-        raise typer.Exit(1)
+        failed += below(
+            scores.mode,
+            ("事实召回", scores.fact_recall, min_fact_recall),
+            ("引用有效率", scores.citation_validity, min_citation_validity),
+            ("拒答正确率", scores.refusal_accuracy, min_refusal),
+        )
+    exit_below_thresholds(failed)
 
 
 # ----- surfaces: the HTTP service and the chat bots -----

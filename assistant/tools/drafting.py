@@ -18,11 +18,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.errors import DocumentLoadError, LinkageError
+from assistant.errors import LinkageError
 from assistant.tools.context import ToolContext
+from assistant.tools.data_files import load_yaml_model
 from assistant.tools.records import Condition, ProjectRecord, get_project
 from assistant.tools.workflow import Citation, Citer, Ref
 
@@ -115,15 +115,7 @@ class Templates(BaseModel):
 
 def load_templates(path: Path) -> Templates:
     """Read and check the drafting templates; a broken file is a clear DocumentLoadError."""
-    try:
-        return Templates.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise DocumentLoadError(path, f"无法读取起草模板（{exc.strerror or exc}）") from exc
-    except yaml.YAMLError as exc:
-        raise DocumentLoadError(path, "起草模板不是合法的 YAML") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise DocumentLoadError(path, f"起草模板有误：{'.'.join(map(str, first['loc']))} {first['msg']}") from exc
+    return load_yaml_model(path, Templates, "起草模板")
 
 
 # ----- the document, independent of its output format -----

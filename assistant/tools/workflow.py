@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.errors import DocumentLoadError, IndexNotReadyError, UnknownStageError
+from assistant.errors import IndexNotReadyError, UnknownStageError
+from assistant.tools.data_files import load_yaml_model
 from assistant.tools.records import Condition
 
 if TYPE_CHECKING:
@@ -141,17 +141,7 @@ def _normal(name: str) -> str:
 
 def load_workflow(path: Path) -> Workflow:
     """Read and check corpus/workflow.yaml; a broken file is a clear DocumentLoadError."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return Workflow.model_validate(data)
-    except OSError as exc:
-        raise DocumentLoadError(path, f"无法读取流程定义（{exc.strerror or exc}）") from exc
-    except yaml.YAMLError as exc:
-        raise DocumentLoadError(path, "流程定义不是合法的 YAML") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DocumentLoadError(path, f"流程定义有误：{where} {first['msg']}".strip()) from exc
+    return load_yaml_model(path, Workflow, "流程定义")
 
 
 # ----- citations -----
