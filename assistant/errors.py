@@ -18,6 +18,14 @@ class DocumentLoadError(LinkageError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class UnknownClauseError(LinkageError):
+    """No chunk with this id that the user may see (a stale citation after re-indexing, or a hidden record)."""
+
+    def __init__(self, chunk_id: str):
+        self.chunk_id = chunk_id
+        super().__init__(f"未找到条款 {chunk_id!r}（索引可能已更新，请重新提问）")
+
+
 class InvalidQuestionError(LinkageError):
     """The question is empty or too long."""
 

@@ -263,3 +263,21 @@ def test_openai_models_and_bad_key(openai_client):
     bad = openai_client.with_options(api_key="nope")
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="linkage-assistant", messages=[{"role": "user", "content": "你好"}])
+
+
+def test_a_citation_opens_its_whole_clause(client):
+    citation = client.post("/api/chat", json={"question": "标准必要专利的许可声明有哪些要求？"}).json()["citations"][0]
+    clause = client.get(f"/api/clauses/{citation['chunk_id']}")
+    assert clause.status_code == 200
+    body = clause.json()
+    assert citation["quote"] in body["text"] and len(body["text"]) > len(citation["quote"])
+    assert body["citation"] == citation["label"]
+
+
+def test_clauses_of_hidden_records_and_unknown_ids_are_404(client):
+    citations = client.post("/api/chat", json={"question": "P-2025-001 的目标标准是什么？"}, headers=STD).json()["citations"]
+    chunk_id = next(c["chunk_id"] for c in citations if c["source"] == "record")
+    assert client.get(f"/api/clauses/{chunk_id}", headers=STD).status_code == 200
+    hidden = client.get(f"/api/clauses/{chunk_id}")  # anonymous: public knowledge only
+    assert hidden.status_code == 404 and hidden.headers["content-type"].startswith(PROBLEM)
+    assert client.get("/api/clauses/no-such-chunk").status_code == 404

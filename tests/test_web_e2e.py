@@ -76,9 +76,11 @@ def test_ask_see_cited_answer_open_citation_check_project_and_download_draft(pag
     answer.get_by_test_id("cite-ref").first.click()
     dialog = page.get_by_test_id("citation-dialog")
     dialog.wait_for(state="visible")
-    assert "GB/T 20003.1-2014" in dialog.locator("h3").inner_text()
+    assert "GB/T 20003.1-2014（摘要）" in dialog.locator("h3").inner_text()  # says it is our summary
+    quoted = page.get_by_test_id("citation-text").locator("mark")
+    quoted.wait_for()  # the whole clause arrived, with the quoted sentence marked
     clause_text = page.get_by_test_id("citation-text").inner_text()
-    assert len(clause_text) > 20 and "许可" in clause_text
+    assert len(clause_text) > len(quoted.inner_text()) and "许可" in clause_text
     dialog.get_by_role("button", name="关闭").click()
     dialog.wait_for(state="hidden")
 

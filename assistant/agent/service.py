@@ -206,6 +206,10 @@ class AssistantService:
             raise InvalidQuestionError("检索内容不能为空")
         return search.search_knowledge(self.context(user), query, k=k, source=source)
 
+    def clause(self, user: User, chunk_id: str) -> Hit:
+        """The full text of a cited chunk, if the user may see it (records only for their groups)."""
+        return search.get_clause(self.context(user), chunk_id)
+
     def list_projects(self, user: User, stage: str | None = None) -> list[records.ProjectSummary]:
         return records.list_projects(self.context(user), stage)
 

@@ -412,12 +412,16 @@ class KnowledgeIndex:
             hit.score = float(score)
         return sorted(hits, key=lambda h: h.score, reverse=True)
 
-    def get(self, ids: list[str]) -> list[Hit]:
-        """Chunks by id, in the order given."""
+    def get(self, ids: list[str], groups: list[str] | None = None) -> list[Hit]:
+        """Chunks by id, in the order given; with ``groups``, only those the user may see."""
         if not ids:
             return []
         data = self._collection.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {i: _hit(i, d, m) for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])}
+        by_id = {
+            i: _hit(i, d, m)
+            for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])
+            if _visible(m, groups, None)
+        }
         return [by_id[i] for i in ids if i in by_id]
 
     def find(self, doc_id: str, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:

@@ -115,6 +115,12 @@ def search(
     return {"hits": [h.to_json() for h in hits]}
 
 
+@api.get("/clauses/{chunk_id}", summary="被引用条款的全文")
+def clause(chunk_id: str, user: CurrentUser, service: ServiceDep) -> dict:
+    hit = service.clause(user, chunk_id)
+    return {"chunk_id": hit.id, **hit.to_json()}
+
+
 @api.get("/projects", summary="可见的项目列表")
 def projects(user: CurrentUser, service: ServiceDep, stage: str | None = None) -> list[dict]:
     return [p.model_dump() for p in service.list_projects(user, stage)]

@@ -17,6 +17,7 @@ from assistant.errors import (
     IndexNotReadyError,
     InvalidQuestionError,
     LinkageError,
+    UnknownClauseError,
     UnknownProjectError,
     UnknownStageError,
 )
@@ -49,7 +50,7 @@ def problem(status: int, detail: str, instance: str = "", headers: dict | None =
 
 def status_for(exc: BaseException) -> int:
     """The HTTP status a domain error stands for; 500 for anything unexpected."""
-    if isinstance(exc, UnknownProjectError):
+    if isinstance(exc, (UnknownProjectError, UnknownClauseError)):
         return 404
     if isinstance(exc, (InvalidQuestionError, UnknownStageError, UnknownDraftKindError)):
         return 422

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from assistant.errors import UnknownClauseError
 from assistant.index import Hit, IndexReport
 from assistant.index.store import Progress
 from assistant.tools.context import ToolContext
@@ -17,6 +18,14 @@ def search_knowledge(ctx: ToolContext, query: str, k: int = 5, source: str | Non
     if source is not None and source not in SOURCES:
         raise ValueError(f"未知来源 {source!r}，可选：{'、'.join(SOURCES)}")
     return ctx.index.search(query, k=k, source=source, groups=ctx.user.groups, mode=mode)
+
+
+def get_clause(ctx: ToolContext, chunk_id: str) -> Hit:
+    """One chunk by id, for showing a citation's whole clause; hidden records look missing."""
+    hits = ctx.index.get([chunk_id], groups=ctx.user.groups)
+    if not hits:
+        raise UnknownClauseError(chunk_id)
+    return hits[0]
 
 
 def update_index(ctx: ToolContext, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:

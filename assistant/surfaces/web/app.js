@@ -63,9 +63,10 @@ function escapeHtml(text) {
 }
 
 function citationLabel(c) {
+  // The server's label says when a source is our summary ("GB/T 20003.1-2014（摘要） 许可声明").
+  if (c.label) return c.label;
   const clause = c.clause ? (/^\d/.test(c.clause) ? "§" + c.clause : c.clause) : "";
-  if (!c.standard) return c.label || c.title;
-  return [c.standard, clause, c.clause_title].filter(Boolean).join(" ");
+  return [c.standard, clause, c.clause_title].filter(Boolean).join(" ") || c.title;
 }
 
 function answerHtml(text, citations) {
@@ -81,6 +82,15 @@ function openCitation(c) {
   $("cite-meta").textContent = [c.title, c.source === "record" ? "项目记录" : ""].filter(Boolean).join(" · ");
   $("cite-text").textContent = c.quote;
   $("citation-dialog").showModal();
+  if (!c.chunk_id) return;
+  // Then the whole clause, with the quoted sentence marked.
+  getJSON(`/api/clauses/${encodeURIComponent(c.chunk_id)}`)
+    .then((clause) => {
+      const at = clause.text.indexOf(c.quote);
+      $("cite-text").innerHTML = at < 0 ? escapeHtml(clause.text)
+        : escapeHtml(clause.text.slice(0, at)) + "<mark>" + escapeHtml(c.quote) + "</mark>" + escapeHtml(clause.text.slice(at + c.quote.length));
+    })
+    .catch(() => {}); // the quote stays; the clause may have been re-indexed since
 }
 
 function addBubble(role) {
