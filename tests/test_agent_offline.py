@@ -10,7 +10,7 @@ from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError
 from assistant.index import KnowledgeIndex
-from assistant.settings import SHIPPED_CORPUS
+from assistant.settings import SHIPPED_CORPUS, Settings
 from assistant.tools.context import ToolContext, User
 
 WIRELESS = User(name="chen", groups=["无线研究院"])  # may see P-2025-001 only
@@ -263,3 +263,20 @@ def test_two_questions_that_are_not_both_knowledge_questions_are_routed_whole(se
     answer = ask(service, "P-2025-004 能进入实施阶段吗？还缺什么？")
     assert [c.name for c in answer.tool_calls] == ["check_readiness"]
     assert "▶" not in answer.answer
+
+
+def test_reindexing_refreshes_the_records_a_running_service_serves(tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SHIPPED_CORPUS / "records", corpus / "records")
+    for name in ("workflow.yaml", "terms.txt", "glossary.yaml", "proposal_templates.yaml"):
+        shutil.copy(SHIPPED_CORPUS / name, corpus / name)
+    (corpus / "manifest.yaml").write_text("include: [records]\n", encoding="utf-8")
+    service = AssistantService(Settings(data_dir=tmp_path / "data", corpus_dir=corpus, _env_file=None))
+    admin = User.local_admin()
+    service.update_index(admin)
+    assert service.get_project(admin, "P-2025-005").stage == "构思"
+    record = corpus / "records" / "P-2025-005.yaml"
+    record.write_text(record.read_text(encoding="utf-8").replace("stage: 构思", "stage: 评估", 1), encoding="utf-8")
+    service.update_index(admin)
+    assert service.get_project(admin, "P-2025-005").stage == "评估"
+    assert service.check_readiness(admin, "P-2025-005").target_stage == "立项"

@@ -230,6 +230,7 @@ class AssistantService:
     def update_index(self, user: User, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         """Administrators only (PermissionError otherwise)."""
         report = search.update_index(self.context(user), paths, rebuild=rebuild, progress=progress)
+        self._ctx.reload_knowledge_files()  # a long-running service must not keep serving old records
         evidence.forget_frequencies()
         return report
 

@@ -45,6 +45,12 @@ class ToolContext:
     def workflow(self) -> Workflow:
         return self._workflow or load_workflow(self.settings.workflow_file)
 
+    def reload_knowledge_files(self) -> None:
+        """Read records and workflow again on next use (after ``linkage index`` saw them change)."""
+        self._records = self._workflow = None
+        self.__dict__.pop("records", None)
+        self.__dict__.pop("workflow", None)
+
     def for_user(self, user: User) -> "ToolContext":
         """The same resources, acting for another user."""
         return ToolContext(
