@@ -395,7 +395,6 @@ class Draft:
 
 
 Polisher = Callable[[str], str]
-_PLACEHOLDER = re.compile(r"【待(?:补充|核对)：[^】]*】")
 _POLISH_MIN_CHARS = 20
 
 
@@ -408,11 +407,11 @@ def polish_document(doc: Document, record: ProjectRecord, polish: Polisher) -> t
     """
     polished, rejected = 0, []
     for node in doc.body:
-        if not isinstance(node, Para) or node.style or len(_PLACEHOLDER.sub("", node.text)) < _POLISH_MIN_CHARS:
+        if not isinstance(node, Para) or node.style or len(_TODO.sub("", node.text)) < _POLISH_MIN_CHARS:
             continue  # nothing worth an LLM call: a notice, a source line, or a bare placeholder
         rewrite = (polish(node.text) or "").strip()
         invented = verify_no_invented_facts(rewrite, record, [node.text])
-        if rewrite and not invented and set(_PLACEHOLDER.findall(node.text)) <= set(_PLACEHOLDER.findall(rewrite)):
+        if rewrite and not invented and set(_TODO.findall(node.text)) <= set(_TODO.findall(rewrite)):
             node.text = rewrite
             polished += 1
         rejected += invented
