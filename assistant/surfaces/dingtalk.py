@@ -69,8 +69,7 @@ def answer_markdown(answer: Answer) -> str:
     if answer.citations:
         lines = []
         for c in answer.citations:
-            clause = f"§{c.clause}" if c.clause[:1].isdigit() else c.clause
-            where = " ".join(p for p in (c.standard, clause, c.clause_title) if p) if c.standard else c.label or c.title
+            where = c.label or c.title  # the shared citation format, which marks our summaries
             quote = c.quote if len(c.quote) <= 60 else c.quote[:60] + "…"
             lines.append(f"- [{c.n}] {where}" + (f"：{quote}" if quote else ""))
         parts.append("**来源**\n\n" + "\n".join(lines))

@@ -78,9 +78,8 @@ def _sections(text: str) -> list[dict]:
 
 
 def citation_line(c: Citation) -> str:
-    """``[n] standard §clause clause title`` with the start of the quoted text."""
-    clause = f"§{c.clause}" if c.clause[:1].isdigit() else c.clause
-    where = " ".join(p for p in (c.standard, clause, c.clause_title) if p) if c.standard else c.label or c.title
+    """``[n] GB/T 20003.1-2014（摘要） 许可声明`` with the start of the quoted text."""
+    where = c.label or c.title  # the shared citation format, which marks our summaries
     quote = c.quote if len(c.quote) <= 80 else c.quote[:80] + "…"
     return f"*[{c.n}]* {_escape(where)}" + (f"\n      _{_escape(quote)}_" if quote else "")
 
