@@ -64,9 +64,7 @@ function escapeHtml(text) {
 
 function citationLabel(c) {
   // The server's label says when a source is our summary ("GB/T 20003.1-2014（摘要） 许可声明").
-  if (c.label) return c.label;
-  const clause = c.clause ? (/^\d/.test(c.clause) ? "§" + c.clause : c.clause) : "";
-  return [c.standard, clause, c.clause_title].filter(Boolean).join(" ") || c.title;
+  return c.label || c.title;
 }
 
 function answerHtml(text, citations) {
