@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     prompts_dir: Path = SHIPPED_PROMPTS
 
     # --- embeddings and retrieval ---
-    embedding_backend: Literal["e5-small", "sentence-transformers"] = "e5-small"
+    embedding_backend: Literal["e5-small", "sentence-transformers", "hashing"] = "e5-small"  # hashing: tests only
     embedding_model: str = ""  # sentence-transformers model name or local path
     embedding_query_prefix: str = ""  # e.g. "为这个句子生成表示以用于检索相关文章：" for BGE-zh
     embedding_passage_prefix: str = ""
@@ -55,7 +55,9 @@ class Settings(BaseSettings):
 
     # --- questions ---
     max_question_chars: int = 2000
-    min_relevance: float = 0.80  # dense cosine below which a hit does not count as evidence
+    # dense cosine below which a hit does not count as evidence; unset: the embedding model's own
+    # calibrated floor (cosines are not comparable across models: e5 rarely goes below 0.7)
+    min_relevance: float | None = None
 
     # --- LLM (any OpenAI-compatible endpoint); empty base URL/model => offline mode ---
     llm_base_url: str = ""

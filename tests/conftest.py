@@ -1,4 +1,10 @@
-"""Shared fixtures: one real index of the shipped corpus per test session (real Chroma, real e5)."""
+"""Shared fixtures in two tiers.
+
+Fast tier (default): the shipped corpus indexed once per session with the deterministic
+``hashing`` embedder: real Chroma, real BM25, no model. Slow tier (``-m slow``): the same corpus
+with the real default model (e5-small), for tests about retrieval and answer quality.
+Every test runs offline: ``LINKAGE_LLM_*`` from the shell never reaches a test.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +20,60 @@ from assistant.settings import Settings
 from assistant.tools.context import ToolContext
 
 
+@pytest.fixture(autouse=True)
+def _offline_unless_a_test_configures_a_model(monkeypatch):
+    """A developer's exported LLM settings must not turn offline tests into calls to that model."""
+    for name in list(os.environ):
+        if name.startswith("LINKAGE_"):
+            monkeypatch.delenv(name)
+    from assistant.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _indexed(settings: Settings) -> KnowledgeIndex:
+    index = KnowledgeIndex(settings)
+    report = index.sync()
+    assert not report.errors, report.errors
+    return index
+
+
 @pytest.fixture(scope="session")
 def shipped_settings(tmp_path_factory) -> Settings:
-    """Settings with a private data dir; the shipped corpus and prompts as they are in the repo."""
-    return Settings(data_dir=tmp_path_factory.mktemp("linkage-data"), _env_file=None)
+    """Settings with a private data dir, the fast embedder, the shipped corpus and prompts."""
+    return Settings(data_dir=tmp_path_factory.mktemp("linkage-data"), embedding_backend="hashing", _env_file=None)
 
 
 @pytest.fixture(scope="session")
 def shipped_index(shipped_settings) -> KnowledgeIndex:
-    """The shipped corpus, indexed once for the whole session."""
-    index = KnowledgeIndex(shipped_settings)
-    report = index.sync()
-    assert not report.errors, report.errors
-    return index
+    """The shipped corpus, indexed once for the whole session with the fast embedder."""
+    return _indexed(shipped_settings)
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory) -> Settings:
+    """Settings for the slow tier: the embedded default model, as a user runs it."""
+    return Settings(data_dir=tmp_path_factory.mktemp("linkage-real"), _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def real_index(real_settings) -> KnowledgeIndex:
+    """The shipped corpus indexed with the real default model (about 40 s on 2 cores)."""
+    return _indexed(real_settings)
 
 
 @pytest.fixture
 def admin_ctx(shipped_settings, shipped_index) -> ToolContext:
     """A tool context for the local administrator over the shipped index."""
     return ToolContext(shipped_settings, _index=shipped_index)
+
+
+@pytest.fixture
+def real_ctx(real_settings, real_index) -> ToolContext:
+    """The local administrator over the real-model index (slow tier)."""
+    return ToolContext(real_settings, _index=real_index)
 
 
 @pytest.fixture
@@ -44,6 +85,7 @@ def cli(shipped_settings, shipped_index, monkeypatch):
     from assistant.surfaces.cli import app
 
     monkeypatch.setenv("LINKAGE_DATA_DIR", str(shipped_settings.data_dir))
+    monkeypatch.setenv("LINKAGE_EMBEDDING_BACKEND", "hashing")
     get_settings.cache_clear()
     yield lambda *args: CliRunner().invoke(app, list(args))
     get_settings.cache_clear()

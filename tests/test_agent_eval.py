@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from evals.answers import eval_service, evaluate, load_questions
 
 
@@ -12,8 +14,9 @@ def test_answer_question_set_is_broad():
     assert any(q.after for q in questions) and any(q.groups for q in questions)
 
 
-def test_offline_answers_meet_thresholds(shipped_settings, shipped_index):
-    with eval_service(shipped_settings, shipped_index, "offline") as service:
+@pytest.mark.slow
+def test_offline_answers_meet_thresholds(real_settings, real_index):
+    with eval_service(real_settings, real_index, "offline") as service:
         scores = evaluate(service, load_questions())
     failures = [(o.question.q, o.missing, o.error) for o in scores.failures()]
     assert scores.mode == "offline"

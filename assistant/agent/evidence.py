@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from assistant.index import Hit, KnowledgeIndex
+from assistant.index.embeddings import relevance_floor
 from assistant.index.lexical import expand_english, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
@@ -116,7 +117,7 @@ class Scorer:
         known = self.known(query_tokens)
         if len(known) < MIN_KNOWN_SHARE * len(query_tokens):
             return []  # mostly words the knowledge base never uses: not a question about it
-        threshold = self.index.settings.min_relevance
+        threshold = relevance_floor(self.index.settings)
         coverage = {h.id: self.coverage(query_tokens, self.hit_text(h)) for h in hits}
         close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
         if not close:

@@ -25,6 +25,7 @@ from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError
 from assistant.index import Hit, IndexReport, KnowledgeIndex
+from assistant.index.embeddings import relevance_floor
 from assistant.index.store import Progress
 from assistant.settings import Settings
 from assistant.tools import drafting, readiness, records, search, workflow
@@ -175,7 +176,7 @@ class AssistantService:
     def _compose_offline(
         self, question: str, route, book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList
     ) -> Composed:
-        composer = Composer(question, scorer, self.settings.min_relevance, cited)
+        composer = Composer(question, scorer, relevance_floor(self.settings), cited)
         if route.out_of_scope:
             return composer.decline(out_of_scope=True)
         if route.needs_project:

@@ -8,6 +8,7 @@ local path (e.g. ``BAAI/bge-small-zh-v1.5``) for users who have one.
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Protocol
 
 import numpy as np
@@ -43,6 +44,32 @@ class E5SmallEmbedder:
         return np.asarray(self._model.query(text), dtype=np.float32)
 
 
+class HashingEmbedder:
+    """Character n-gram feature hashing: no model, instant, identical on every CPU.
+
+    Similar only where the surface text overlaps; meant for tests and smoke runs, not for quality.
+    """
+
+    id = "hashing-256"
+    _DIM = 256
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self._DIM, np.float32)
+        chars = [c for c in text.lower() if not c.isspace()]
+        grams = chars + ["".join(pair) for pair in zip(chars, chars[1:])]
+        for gram in grams:
+            code = zlib.crc32(gram.encode("utf-8"))
+            vector[code % self._DIM] += 1.0 if code & 0x100 else -1.0
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm else vector
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self._DIM), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model, loaded from a local path or a hub name the user can reach."""
 
@@ -75,10 +102,24 @@ def sentence_transformer_id(model: str) -> str:
     return "st-" + re.sub(r"[^A-Za-z0-9]+", "-", model.rstrip("/").split("/")[-1]).strip("-").lower()
 
 
+# Cosine below which a hit is not evidence, per vector space (calibrated on the shipped corpus).
+_RELEVANCE_FLOORS = {E5SmallEmbedder.id: 0.80, HashingEmbedder.id: 0.15}
+_DEFAULT_RELEVANCE_FLOOR = 0.5
+
+
+def relevance_floor(settings: Settings) -> float:
+    """The evidence threshold: the setting when given, else the configured model's own floor."""
+    if settings.min_relevance is not None:
+        return settings.min_relevance
+    return _RELEVANCE_FLOORS.get(embedder_id(settings), _DEFAULT_RELEVANCE_FLOOR)
+
+
 def embedder_id(settings: Settings) -> str:
     """The vector-space name for the configured backend, known without loading the model."""
     if settings.embedding_backend == "e5-small":
         return E5SmallEmbedder.id
+    if settings.embedding_backend == "hashing":
+        return HashingEmbedder.id
     return sentence_transformer_id(settings.embedding_model or "unset")
 
 
@@ -86,6 +127,8 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
     if settings.embedding_backend == "e5-small":
         return E5SmallEmbedder(settings.embedding_threads, settings.embedding_batch_size)
+    if settings.embedding_backend == "hashing":
+        return HashingEmbedder()
     if not settings.embedding_model:
         raise ConfigurationError("LINKAGE_EMBEDDING_BACKEND=sentence-transformers 需要设置 LINKAGE_EMBEDDING_MODEL（模型名或本地路径）")
     return SentenceTransformerEmbedder(
