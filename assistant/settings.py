@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     allow_anonymous: bool = True  # local use: requests without a key act as `anonymous_user`
     anonymous_user: ApiUser = ApiUser(user="local", groups=[])
     max_request_bytes: int = 64_000
+    max_header_bytes: int = 32_768  # request line plus headers; longer heads get 400 from the server
 
     # --- Slack ---
     slack_bot_token: SecretStr = SecretStr("")
