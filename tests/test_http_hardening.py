@@ -71,3 +71,49 @@ def test_many_oversized_requests_leave_the_server_responsive(served):
     started = time.monotonic()
     assert httpx.get(served + "/healthz", timeout=10).status_code == 200
     assert time.monotonic() - started < 5
+
+
+@pytest.fixture(scope="module")
+def openapi(shipped_settings, service) -> dict:
+    return TestClient(create_app(shipped_settings, service)).get("/openapi.json").json()
+
+
+def operations(openapi: dict):
+    for path, ops in openapi["paths"].items():
+        for method, op in ops.items():
+            yield path, method, op
+
+
+def problem_schema(op: dict, status: int) -> dict:
+    response = op["responses"].get(str(status))
+    assert response, f"{status} missing"
+    assert list(response["content"]) == [PROBLEM], response
+    return response["content"][PROBLEM]["schema"]
+
+
+def test_openapi_lists_every_problem_response(openapi):
+    problem = openapi["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail"} <= set(problem["properties"])
+    for path, method, op in operations(openapi):
+        where = f"{method.upper()} {path}"
+        has_input = bool(op.get("parameters") or op.get("requestBody"))
+        expected = {401} if op.get("security") else set()
+        expected |= {422} if has_input else set()
+        expected |= {413} if op.get("requestBody") else set()
+        expected |= {404} if "{" in path else set()
+        if path.startswith("/api/"):
+            expected |= {500, 503}
+        for status in expected:
+            assert problem_schema(op, status) == {"$ref": "#/components/schemas/Problem"}, where
+        documented = {int(s) for s in op["responses"] if s.startswith(("4", "5"))}
+        assert expected <= documented, where
+        assert all(list(op["responses"][str(s)]["content"]) == [PROBLEM] for s in documented), where
+    index = openapi["paths"]["/api/index"]["post"]
+    problem_schema(index, 403)
+    problem_schema(openapi["paths"]["/readyz"]["get"], 503)
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]  # 422s are problems, not FastAPI's shape
+
+
+def test_openapi_lists_the_event_stream_of_streamed_answers(openapi):
+    streamed = {path for path, _, op in operations(openapi) if "text/event-stream" in op["responses"].get("200", {}).get("content", {})}
+    assert streamed == {"/api/chat", "/v1/chat/completions"}
