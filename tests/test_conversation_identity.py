@@ -19,7 +19,7 @@ from assistant.surfaces.api import create_app
 from assistant.surfaces.dingtalk import LinkageChatbotHandler
 from http_servers import recording_server
 from test_dingtalk import deliver, markdown_replies, payload
-from test_slack import SECRET, mention, posted, send_event
+from test_slack import SECRET, block, mention, posted, send_event, send_form
 
 FOLLOW_UP = "那它还缺什么？"
 
@@ -111,3 +111,21 @@ def test_slack_thread_members_each_have_their_own_conversation(slack):
     assert "未找到对话" not in bob and "P-2025-002" not in bob
     send_event(client, mention(FOLLOW_UP, channel="CRD", user="UALICE", thread_ts=first["ts"]))
     assert "P-2025-002" in posted(slack_api, 3)[-1]["text"]
+
+
+def test_slack_feedback_on_someone_elses_answer_is_refused(slack):
+    client, slack_api = slack
+    asked = mention("什么是专利导航？", channel="CRD", user="UALICE")
+    send_event(client, asked)
+    message = posted(slack_api, 1)[-1]
+    value = block(message, "feedback")["elements"][0]["value"]
+    click = {
+        "type": "block_actions", "token": "legacy", "api_app_id": "A1", "trigger_id": "t1",
+        "team": {"id": "T1"}, "user": {"id": "UBOB"}, "channel": {"id": "CRD"},
+        "container": {"type": "message", "channel_id": "CRD", "message_ts": "1700000099.000100"},
+        "message": {"type": "message", "text": message["text"], "ts": "1700000099.000100", "thread_ts": asked["ts"]},
+        "actions": [{"type": "button", "action_id": "feedback_up", "block_id": "feedback", "value": value}],
+    }
+    assert send_form(client, {"payload": json.dumps(click, ensure_ascii=False)}).status_code == 200
+    [refused] = slack_api.wait_for("/api/chat.postEphemeral")
+    assert refused.params["user"] == "UBOB" and "只能评价" in refused.params["text"]
