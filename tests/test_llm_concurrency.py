@@ -1,0 +1,63 @@
+"""LLM mode under load: answers wait for a slow model on their own threads, never on the event loop
+or on the threads every other endpoint needs.
+
+A fake OpenAI-compatible model on 127.0.0.1 takes seconds per reply; while more chats than the
+server's default threadpool holds (40) wait for it, /healthz and a search must still answer at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+from pydantic import SecretStr
+
+from agent_support import completion_with_text
+from assistant.agent.service import AssistantService
+from assistant.surfaces.api import create_app
+from assistant.surfaces.limits import server_options
+from http_servers import recording_server, serve_app
+
+LLM_SECONDS = 4.0
+CHATS = 50
+
+
+def test_slow_llm_chats_leave_health_and_search_fast(shipped_settings, shipped_index, tmp_path):
+    def slow_reply(call):
+        time.sleep(LLM_SECONDS)
+        return 200, completion_with_text("专利导航是以专利信息为基础、服务决策的方法。")
+
+    with recording_server(slow_reply) as llm:
+        settings = shipped_settings.model_copy(update={
+            "data_dir": tmp_path, "llm_base_url": llm.url + "/v1", "llm_model": "slow-model",
+            "llm_api_key": SecretStr("k"), "llm_timeout": 60.0, "llm_max_retries": 0,
+        })
+        service = AssistantService(settings, index=shipped_index)
+        with serve_app(create_app(settings, service), **server_options(settings)) as url:
+            statuses: list[int] = []
+
+            async def chats() -> None:
+                async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=CHATS)) as http:
+                    replies = await asyncio.gather(*(http.post("/api/chat", json={"question": f"什么是专利导航？第{i}问"})
+                                                     for i in range(CHATS)))
+                    statuses.extend(r.status_code for r in replies)
+
+            load = threading.Thread(target=asyncio.run, args=(chats(),))
+            load.start()
+            deadline = time.monotonic() + 30
+            while len(llm.calls) < 40 and time.monotonic() < deadline:  # the threadpool's worth of chats wait on the model
+                time.sleep(0.05)
+            assert len(llm.calls) >= 40, len(llm.calls)
+            with httpx.Client(base_url=url, timeout=30) as http:
+                started = time.monotonic()
+                assert http.get("/healthz").status_code == 200
+                health = time.monotonic() - started
+                started = time.monotonic()
+                assert http.get("/api/search", params={"q": "专利导航"}).json()["hits"]
+                search = time.monotonic() - started
+            load.join(timeout=120)
+    assert health < 1.0, f"/healthz took {health:.1f}s behind slow LLM chats"
+    assert search < 2.0, f"a search took {search:.1f}s behind slow LLM chats"
+    assert statuses == [200] * CHATS
