@@ -110,7 +110,7 @@ def cite_markers(text: str, book_hits: dict[int, Hit], scorer: Scorer) -> tuple[
 
 def verify(text: str, citations: list[Citation], index: KnowledgeIndex) -> tuple[str, list[Citation]]:
     """Keep only citations whose quote is verbatim in the chunk as stored; strip the others' markers."""
-    stored = {hit.id: hit.text for hit in index.get([c.chunk_id for c in citations])}
+    stored = {hit.id: hit.text for hit in index.get(list(dict.fromkeys(c.chunk_id for c in citations)))}
     valid = [c for c in citations if c.quote and c.quote in stored.get(c.chunk_id, "")]
     numbers = {c.n for c in valid}
 
