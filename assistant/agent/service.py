@@ -202,10 +202,10 @@ class AssistantService:
         return text, [], False
 
     # ----- pass-throughs for surfaces -----
-    def search(self, user: User, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
+    def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
         if not query.strip():
             raise InvalidQuestionError("检索内容不能为空")
-        return search.search_knowledge(self.context(user), query, k=k, source=source)
+        return search.search_knowledge(self.context(user), query, k=k, source=source, mode=mode)
 
     def clause(self, user: User, chunk_id: str) -> Hit:
         """The full text of a cited chunk, if the user may see it (records only for their groups)."""
