@@ -381,6 +381,31 @@ def ask(
     err_console.print(f"[dim]对话编号 {answer.conversation_id}：用 --conversation {answer.conversation_id} 接着追问。[/dim]", soft_wrap=True)
 
 
+def _converse(service: AssistantService, user: User, conversation: str | None, project: str | None, interactive: bool) -> None:
+    """Question after question in one conversation until /退出; EOF and Ctrl-C propagate to end it."""
+    mode = "大模型" if service.mode == "llm" else "离线"
+    err_console.print(f"[dim]联动助手（{mode}模式）。输入问题后回车；/新对话 重新开始；/退出 或 Ctrl-D 结束。[/dim]")
+    while True:
+        question = input("你：" if interactive else "").strip()
+        if not question:
+            continue
+        if question in QUIT:
+            break
+        if question in NEW_CONVERSATION:
+            conversation = None
+            err_console.print("[dim]已开始新的对话。[/dim]")
+            continue
+        try:
+            with user_errors():
+                answer = _answer(service, question, user, conversation, project)
+        except typer.Exit:
+            continue  # the error was printed; the session goes on
+        conversation = answer.conversation_id
+        project = None  # the conversation remembers it from here on
+        _print_answer(answer)
+        console.print()
+
+
 NEW_CONVERSATION = ("/新对话", "/new")
 QUIT = ("/退出", "/exit", "/quit")
 
@@ -402,33 +427,11 @@ def chat(
     interactive = sys.stdin.isatty()
     if interactive:
         import readline  # noqa: F401 - line editing and ↑ history for input()
-    mode = "大模型" if service.mode == "llm" else "离线"
-    err_console.print(f"[dim]联动助手（{mode}模式）。输入问题后回车；/新对话 重新开始；/退出 或 Ctrl-D 结束。[/dim]")
-    while True:
-        try:
-            question = input("你：" if interactive else "").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if not question:
-            continue
-        if question in QUIT:
-            break
-        if question in NEW_CONVERSATION:
-            conversation = None
-            err_console.print("[dim]已开始新的对话。[/dim]")
-            continue
-        try:
-            with user_errors():
-                answer = _answer(service, question, user, conversation, project)
-        except typer.Exit:
-            continue  # the error was printed; the session goes on
-        except KeyboardInterrupt:
-            err_console.print("[dim]已取消这个问题。[/dim]")
-            continue
-        conversation = answer.conversation_id
-        project = None  # the conversation remembers it from here on
-        _print_answer(answer)
-        console.print()
+    try:
+        _converse(service, user, conversation, project, interactive)
+    except (EOFError, KeyboardInterrupt):  # Ctrl-D / Ctrl-C end the session
+        if interactive:
+            err_console.print()
     err_console.print("[dim]再见。[/dim]")
 
 
@@ -609,3 +612,7 @@ def _until_interrupted() -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         err_console.print("已停止。")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m assistant.surfaces.cli`
+    main()
