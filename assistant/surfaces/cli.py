@@ -8,8 +8,10 @@ so `linkage --help` and mistyped commands answer at once.
 from __future__ import annotations
 
 import errno
+import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,12 +71,21 @@ def os_error_text(exc: OSError) -> str:
     return f"{exc.filename}：{reason}" if exc.filename else reason
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return f"uid{os.getuid()}"
+
+
 def _user(as_groups: str | None = None) -> User:
+    """The local administrator, or a user of ``as_groups``; the name is the identity conversations belong to."""
     from assistant.tools.context import User
 
     if as_groups is None:
-        return User.local_admin()
-    return User(name="cli", groups=[g.strip() for g in as_groups.split(",") if g.strip()])
+        return User(name=f"cli:{_os_user()}", groups=None, admin=True)
+    groups = sorted({g.strip() for g in as_groups.split(",") if g.strip()})
+    return User(name=f"cli:{_os_user()}[{','.join(groups)}]", groups=groups)
 
 
 def _service() -> AssistantService:
