@@ -163,5 +163,7 @@ def search_with_references(
         exact = sorted(exact, key=lambda h: rank.get(h.doc_id, len(hits)))[:2]
     else:
         exact = exact[:k]
+    searched = {h.id: h for h in hits}
+    exact = [searched.get(h.id, h) for h in exact]  # keep the search scores where the search found it too
     seen = {h.id for h in exact}
     return prefer_newer([*exact, *(h for h in hits if h.id not in seen)], query)[:k]
