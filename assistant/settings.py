@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = 80
     chunk_min_chars: int = 8  # clauses shorter than this merge into the next one
 
+    # --- conversations and feedback ---
+    # empty: SQLite (WAL) in the data dir; e.g. postgresql+psycopg://user:pw@db-host/linkage for replicas
+    database_url: SecretStr = SecretStr("")
+    database_pool_size: int = 5  # connections kept per process (more are opened under load, up to twice this)
+
     # --- questions ---
     max_question_chars: int = 2000
     # dense cosine below which a hit does not count as evidence; unset: the embedding model's own

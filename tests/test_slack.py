@@ -183,7 +183,7 @@ def test_thread_history_is_the_conversation(client, slack_api, service):
     _, follow_up = posted(slack_api, 2)
     assert follow_up["thread_ts"] == first["ts"]
     assert "P-2025-001" in block(follow_up, "sources")["text"]["text"]
-    turns = service.store.history(conversation_id("CSTD", first["ts"]), "slack:UALICE")
+    turns = service.store.history(conversation_id("T1", "CSTD", first["ts"], "UALICE"), "slack:T1:UALICE")
     assert [t.question for t in turns] == ["P-2025-001 能进入立项吗？", "它的目标标准是什么？"]
 
 
@@ -218,8 +218,8 @@ def test_feedback_button_is_stored_with_the_citations(client, slack_api, slack_s
     assert thanks.params["user"] == "UALICE" and thanks.params["text"] == "感谢反馈！"
     with sqlite3.connect(slack_settings.conversations_db) as db:
         row = db.execute("SELECT user, rating, question, answer, citations FROM feedback WHERE conversation_id = ?",
-                         (conversation_id("CSTD", event["ts"]),)).fetchone()
-    assert row[:3] == ("slack:UALICE", "up", "什么是专利导航？")
+                         (conversation_id("T1", "CSTD", event["ts"], "UALICE"),)).fetchone()
+    assert row[:3] == ("slack:T1:UALICE", "up", "什么是专利导航？")
     assert row[3] == message["text"] and json.loads(row[4])[0]["n"] == 1
 
 

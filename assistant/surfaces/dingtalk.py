@@ -60,7 +60,13 @@ def dingtalk_user(settings: Settings, message: ChatbotMessage) -> User:
     if message.conversation_type == "2":
         allowed = settings.dingtalk_conversation_groups.get(message.conversation_id or "", [])
         groups = [g for g in groups if g in allowed]
-    return User(name=f"dingtalk:{staff or message.sender_id}", groups=groups)
+    return User(name=f"dingtalk:{staff}", groups=groups)  # never senderId: a callback body can claim any
+
+
+def dingtalk_conversation(message: ChatbotMessage) -> str | None:
+    """One conversation per chat and staff member; a sender without staffId gets no memory at all."""
+    staff = message.sender_staff_id or ""
+    return f"dingtalk-{message.conversation_id}-{staff}" if staff else None
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -98,7 +104,7 @@ class LinkageChatbotHandler(ChatbotHandler):
             self.reply_markdown(TITLE, HELP, message)
             return
         user = dingtalk_user(self.settings, message)
-        conversation = f"dingtalk-{message.conversation_id}"
+        conversation = dingtalk_conversation(message)
         try:
             if self.settings.dingtalk_ai_card and self.dingtalk_client is not None:
                 self._answer_in_card(question, user, conversation, message)
@@ -111,7 +117,7 @@ class LinkageChatbotHandler(ChatbotHandler):
             log.exception("DingTalk answer failed")
             self.reply_markdown(TITLE, FAILED, message)
 
-    def _answer_in_card(self, question: str, user: User, conversation: str, message: ChatbotMessage) -> None:
+    def _answer_in_card(self, question: str, user: User, conversation: str | None, message: ChatbotMessage) -> None:
         """Stream tokens into an AI card; if the app may not create cards, fall back to Markdown."""
         card = self.ai_markdown_card_start(message, title=TITLE)
         text, last = "", 0.0
