@@ -13,17 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
+from typing import TYPE_CHECKING, Literal
 
 from assistant.agent import evidence
 from assistant.agent.citations import CitationList, cite_markers, verify
 from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
 from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
-from assistant.agent.llm import ToolAgent, chat_model, compose_messages, history_messages, paragraph_polisher, system_prompt, write
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import Composed, Composer
 from assistant.agent.route import PROJECT_ID, Route, split_questions, understand
@@ -36,6 +32,9 @@ from assistant.settings import Settings
 from assistant.storage.database import Database, database_url
 from assistant.tools import drafting, readiness, records, search, workflow
 from assistant.tools.context import ToolContext, User
+
+if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only when a model is used
+    from langchain_core.language_models import BaseChatModel
 
 Gathered = tuple[str, Route, ToolRun | None]  # (question part, its route, the evidence its tool gathered)
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
@@ -69,6 +68,8 @@ class AssistantService:
         return self._ctx.for_user(user)
 
     def _model(self) -> BaseChatModel:
+        from assistant.agent.llm import chat_model
+
         if self._chat_model is None:
             self._chat_model = chat_model(self.settings)
         return self._chat_model
@@ -200,6 +201,8 @@ class AssistantService:
         ctx: ToolContext, user: User, turns: list[Turn], project_id: str | None,
     ) -> Composed:
         """The model writes from the evidence (one call); what it writes reaches the user only if it checks out."""
+        from assistant.agent.llm import compose_messages, history_messages, write
+
         book = box.book
         route = gathered[-1][1]
         if not book.hits and route.kind == "knowledge" and self.settings.llm_tool_calls:
@@ -214,6 +217,10 @@ class AssistantService:
         self, question: str, box: Toolbox, cited: CitationList, ctx: ToolContext, user: User, turns: list[Turn], project_id: str | None
     ) -> Composed:
         """Nothing relevant was found: a tool-calling model may search again with other words."""
+        from langchain_core.messages import HumanMessage
+
+        from assistant.agent.llm import ToolAgent, history_messages, system_prompt
+
         first = len(box.book.runs)
         tools = [t for t in build_tools(ctx, box.book, box) if t.name == "search_knowledge"]
         agent = ToolAgent(self.settings, self._model(), tools, system_prompt(self.settings, user, project_id))
@@ -251,10 +258,10 @@ class AssistantService:
         return composed
 
     # ----- pass-throughs for surfaces -----
-    def search(self, user: User, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
+    def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
         if not query.strip():
             raise InvalidQuestionError("检索内容不能为空")
-        return search.search_knowledge(self.context(user), query, k=k, source=source)
+        return search.search_knowledge(self.context(user), query, k=k, source=source, mode=mode)
 
     def clause(self, user: User, chunk_id: str) -> Hit:
         """The full text of a cited chunk, if the user may see it (records only for their groups)."""
@@ -271,6 +278,8 @@ class AssistantService:
 
     def draft_proposal(self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx") -> drafting.Draft:
         """The draft from the record; in LLM mode its prose is polished under the no-invention check."""
+        from assistant.agent.llm import paragraph_polisher
+
         polish = paragraph_polisher(self.settings, self._model()) if self.mode == "llm" else None
         return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish)
 
