@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.1
     llm_timeout: float = 60.0
     llm_max_retries: int = 2
+    llm_max_tokens: int = 800  # a reply stopped at this limit is noted and replaced by the extractive answer
+    llm_tool_calls: bool = True  # when nothing relevant is found, let a tool-calling model search again
 
     # --- HTTP service ---
     api_keys: dict[str, ApiUser] = Field(default_factory=dict)
@@ -126,6 +128,18 @@ class Settings(BaseSettings):
     @property
     def workflow_file(self) -> Path:
         return self.corpus_dir / "workflow.yaml"
+
+
+def require_complete_llm(settings: Settings) -> None:
+    """A model URL without a model name (or the reverse) must not silently stay offline."""
+    if bool(settings.llm_base_url) != bool(settings.llm_model):
+        from assistant.errors import ConfigurationError
+
+        have, missing = ("LINKAGE_LLM_BASE_URL", "LINKAGE_LLM_MODEL") if settings.llm_base_url else ("LINKAGE_LLM_MODEL", "LINKAGE_LLM_BASE_URL")
+        raise ConfigurationError(
+            f"大模型只配置了一半：设置了 {have}，但没有设置 {missing}。"
+            f"请补上 {missing}，或去掉 {have} 以离线模式运行。"
+        )
 
 
 @lru_cache
