@@ -14,24 +14,21 @@ import time
 import httpx
 from pydantic import SecretStr
 
-from agent_support import completion_with_text
+from agent_support import FakeOpenAI
 from assistant.agent.service import AssistantService
 from assistant.surfaces.api import create_app
 from assistant.surfaces.limits import server_options
-from http_servers import recording_server, serve_app
+from http_servers import serve_app
 
 LLM_SECONDS = 4.0
 CHATS = 50
 
 
 def test_slow_llm_chats_leave_health_and_search_fast(shipped_settings, shipped_index, tmp_path):
-    def slow_reply(call):
-        time.sleep(LLM_SECONDS)
-        return 200, completion_with_text("专利导航是以专利信息为基础、服务决策的方法。")
-
-    with recording_server(slow_reply) as llm:
+    with FakeOpenAI() as llm:
+        llm.script = [("sleep", LLM_SECONDS)] * (4 * CHATS)  # every model call is slow
         settings = shipped_settings.model_copy(update={
-            "data_dir": tmp_path, "llm_base_url": llm.url + "/v1", "llm_model": "slow-model",
+            "data_dir": tmp_path, "llm_base_url": llm.base_url, "llm_model": "slow-model",
             "llm_api_key": SecretStr("k"), "llm_timeout": 60.0, "llm_max_retries": 0,
         })
         service = AssistantService(settings, index=shipped_index)
@@ -47,9 +44,9 @@ def test_slow_llm_chats_leave_health_and_search_fast(shipped_settings, shipped_i
             load = threading.Thread(target=asyncio.run, args=(chats(),))
             load.start()
             deadline = time.monotonic() + 30
-            while len(llm.calls) < 40 and time.monotonic() < deadline:  # the threadpool's worth of chats wait on the model
+            while len(llm.requests) < 40 and time.monotonic() < deadline:  # the threadpool's worth of chats wait on the model
                 time.sleep(0.05)
-            assert len(llm.calls) >= 40, len(llm.calls)
+            assert len(llm.requests) >= 40, len(llm.requests)
             with httpx.Client(base_url=url, timeout=30) as http:
                 started = time.monotonic()
                 assert http.get("/healthz").status_code == 200
