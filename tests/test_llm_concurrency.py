@@ -24,9 +24,20 @@ LLM_SECONDS = 4.0
 CHATS = 50
 
 
+class EverySlow:
+    """A FakeOpenAI script that never runs out: every model call sleeps, then answers."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def pop(self, index: int):
+        return ("sleep", LLM_SECONDS)
+
+
 def test_slow_llm_chats_leave_health_and_search_fast(shipped_settings, shipped_index, tmp_path):
     with FakeOpenAI() as llm:
-        llm.script = [("sleep", LLM_SECONDS)] * (4 * CHATS)  # every model call is slow
+        llm.script = EverySlow()
+        llm.httpd.socket.listen(128)  # all chats connect at once; http.server's backlog of 5 would refuse some
         settings = shipped_settings.model_copy(update={
             "data_dir": tmp_path, "llm_base_url": llm.base_url, "llm_model": "slow-model",
             "llm_api_key": SecretStr("k"), "llm_timeout": 60.0, "llm_max_retries": 0,
@@ -37,7 +48,7 @@ def test_slow_llm_chats_leave_health_and_search_fast(shipped_settings, shipped_i
 
             async def chats() -> None:
                 async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=CHATS)) as http:
-                    replies = await asyncio.gather(*(http.post("/api/chat", json={"question": f"什么是专利导航？第{i}问"})
+                    replies = await asyncio.gather(*(http.post("/api/chat", json={"question": "标准必要专利的许可声明有哪些要求？"})
                                                      for i in range(CHATS)))
                     statuses.extend(r.status_code for r in replies)
 
