@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from assistant.index import Hit, KnowledgeIndex
 from assistant.index.embeddings import relevance_floor
@@ -125,9 +124,8 @@ class Scorer:
         return [h for h in hits if h in close or (h.dense_similarity is None and coverage[h.id] >= _KEYWORD_ONLY_COVERAGE)]
 
 
-@lru_cache(maxsize=4096)
 def _document_frequency(index: KnowledgeIndex, token: str) -> int:
-    return len(index.lexical(token, n=max(index.count(), 1)))
+    return index.document_frequency(token)
 
 
 def _idf(index: KnowledgeIndex, token: str) -> float:
@@ -167,8 +165,3 @@ def relevance_text(text: str, glossary) -> str:
     additions = expanded[len(text):].strip()
     codes = " ".join(_CODE.findall(text))
     return f"{codes} {additions}".strip()
-
-
-def forget_frequencies() -> None:
-    """Document frequencies change when the index does."""
-    _document_frequency.cache_clear()

@@ -15,7 +15,6 @@ from typing import Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
-from assistant.agent import evidence
 from assistant.agent.citations import CitationList, cite_markers, verify
 from assistant.agent.conversations import ConversationStore, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
@@ -24,9 +23,8 @@ from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_questions
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError
-from assistant.index import Hit, IndexReport, KnowledgeIndex
+from assistant.index import Hit, IndexReport, KnowledgeIndex, Progress
 from assistant.index.embeddings import relevance_floor
-from assistant.index.store import Progress
 from assistant.settings import Settings
 from assistant.tools import drafting, readiness, records, search, workflow
 from assistant.tools.context import ToolContext, User
@@ -42,6 +40,7 @@ class AssistantService:
         self._ctx = ToolContext(settings, _index=index)
         self._chat_model = chat_model
         self._store: ConversationStore | None = None
+        self._generation: int | None = None
 
     # ----- plumbing -----
     @property
@@ -55,8 +54,17 @@ class AssistantService:
         return self._store
 
     def context(self, user: User) -> ToolContext:
-        """The shared index, records and workflow, acting for ``user``."""
+        """The shared index, records and workflow, acting for ``user``, on the latest committed index."""
+        self._follow_index()
         return self._ctx.for_user(user)
+
+    def _follow_index(self) -> None:
+        """A re-index by any process takes effect on the next request: records and workflow are read again."""
+        generation = self._ctx.index.refresh()
+        if generation != self._generation:
+            if self._generation is not None:
+                self._ctx.reload_knowledge_files()
+            self._generation = generation
 
     def _model(self) -> BaseChatModel:
         if self._chat_model is None:
@@ -64,7 +72,8 @@ class AssistantService:
         return self._chat_model
 
     def index_ready(self) -> bool:
-        """Whether the knowledge index holds anything (for readiness probes)."""
+        """Whether the knowledge index holds anything (for readiness probes); a damaged one raises."""
+        self._follow_index()
         return self._ctx.index.count() > 0
 
     def validate_question(self, question: str) -> str:
@@ -228,12 +237,11 @@ class AssistantService:
     def explain_stage(self, user: User, stage: str) -> workflow.StageInfo:
         return workflow.explain_stage(self.context(user), stage)
 
-    def update_index(self, user: User, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
-        """Administrators only (PermissionError otherwise)."""
-        report = search.update_index(self.context(user), paths, rebuild=rebuild, progress=progress)
-        self._ctx.reload_knowledge_files()  # a long-running service must not keep serving old records
-        evidence.forget_frequencies()
-        return report
+    def update_index(
+        self, user: User, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None, repair: bool = False
+    ) -> IndexReport:
+        """Administrators only (PermissionError otherwise). Works on a damaged index too (``repair``)."""
+        return search.update_index(self._ctx.for_user(user), paths, rebuild=rebuild, progress=progress, repair=repair)
 
     def record_feedback(
         self,

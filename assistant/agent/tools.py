@@ -14,10 +14,9 @@ from typing import Any, Literal, Optional
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from assistant.agent.evidence import Scorer, content_tokens, is_chinese, is_instruction, relevance_text
+from assistant.agent.evidence import Scorer, content_tokens, is_instruction, relevance_text
 from assistant.errors import LinkageError
 from assistant.index import Hit
-from assistant.index.lexical import expand_english
 from assistant.tools import search as search_tools
 from assistant.tools.context import ToolContext
 from assistant.tools.drafting import DEFAULT_KIND
@@ -140,8 +139,7 @@ class _Toolbox:
         def body(run: ToolRun) -> str:
             if not query.strip():
                 raise ValueError("检索内容不能为空")
-            searched = query if is_chinese(query) else expand_english(query, self._glossary)
-            hits = search_tools.search_knowledge(self.ctx, searched, k=max(1, min(k, 10)), source=source)
+            hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, 10)), source=source)
             tokens = content_tokens(relevance_text(query, self._glossary), self.scorer.user_dict)
             relevant = self.scorer.relevant(hits, tokens)
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)

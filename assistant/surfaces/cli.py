@@ -62,7 +62,7 @@ def index(
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出结果。")] = False,
 ) -> None:
     """索引随附语料以及给定的文件/文件夹（增量：未变化的文件跳过，已删除的文件移出索引）。"""
-    from assistant.index.store import report_dict
+    from assistant.index import report_dict
 
     with user_errors():
         ctx = _context()
