@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = 80
     chunk_min_chars: int = 8  # clauses shorter than this merge into the next one
 
+    # --- conversations and feedback ---
+    # empty: SQLite (WAL) in the data dir; e.g. postgresql+psycopg://user:pw@db-host/linkage for replicas
+    database_url: SecretStr = SecretStr("")
+    database_pool_size: int = 5  # connections kept per process (more are opened under load, up to twice this)
+
     # --- questions ---
     max_question_chars: int = 2000
     # dense cosine below which a hit does not count as evidence; unset: the embedding model's own
@@ -74,6 +79,7 @@ class Settings(BaseSettings):
     allow_anonymous: bool = True  # local use: requests without a key act as `anonymous_user`
     anonymous_user: ApiUser = ApiUser(user="local", groups=[])
     max_request_bytes: int = 64_000
+    max_header_bytes: int = 32_768  # request line plus headers; longer heads get 400 from the server
 
     # --- Slack ---
     slack_bot_token: SecretStr = SecretStr("")
@@ -91,6 +97,11 @@ class Settings(BaseSettings):
     # group chats (openConversationId) whose members may read these groups' records; others: public only
     dingtalk_conversation_groups: dict[str, list[str]] = Field(default_factory=dict)
     dingtalk_ai_card: bool = False  # stream answers into an AI card (needs the card permission)
+    # replies go only to a message's sessionWebhook on one of these origins (scheme://host[:port])
+    dingtalk_webhook_origins: list[str] = ["https://oapi.dingtalk.com", "https://api.dingtalk.com"]
+    dingtalk_reply_timeout: float = 10.0  # seconds for one reply POST; a silent webhook must not hold a worker
+    dingtalk_reply_workers: int = 4  # threads answering callbacks, apart from the request threadpool
+    dingtalk_max_pending: int = 200  # callbacks queued beyond this get 503
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":

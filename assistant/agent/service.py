@@ -8,6 +8,7 @@ surfaces never reach the index or the records directly.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -22,10 +23,11 @@ from assistant.agent.llm import ToolAgent, chat_model, history_messages, paragra
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_questions
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
-from assistant.errors import InvalidQuestionError, LinkageError, LLMError
+from assistant.errors import InvalidQuestionError, LinkageError, LLMError, UnknownConversationError
 from assistant.index import Hit, IndexReport, KnowledgeIndex, Progress
 from assistant.index.embeddings import relevance_floor
 from assistant.settings import Settings
+from assistant.storage.database import Database, database_url
 from assistant.tools import drafting, readiness, records, search, workflow
 from assistant.tools.context import ToolContext, User
 
@@ -41,6 +43,7 @@ class AssistantService:
         self._chat_model = chat_model
         self._store: ConversationStore | None = None
         self._generation: int | None = None
+        self._store_lock = threading.Lock()
 
     # ----- plumbing -----
     @property
@@ -49,8 +52,10 @@ class AssistantService:
 
     @property
     def store(self) -> ConversationStore:
-        if self._store is None:
-            self._store = ConversationStore(self.settings.conversations_db)
+        """Opened (and migrated) on first use; a failure (StorageError) is retried on the next call."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = ConversationStore(Database(database_url(self.settings), self.settings.database_pool_size))
         return self._store
 
     def context(self, user: User) -> ToolContext:
@@ -106,6 +111,8 @@ class AssistantService:
         a failure later on arrives as one ``error`` event with a message safe to show.
         """
         text = self.validate_question(question)
+        if conversation_id and not self.store.claim(conversation_id, user.name):
+            raise UnknownConversationError(conversation_id)  # before anything streams: a plain 404
 
         def events() -> Iterator[AgentEvent]:
             try:
@@ -117,6 +124,8 @@ class AssistantService:
 
     def _events(self, question: str, user: User, conversation_id: str | None, project_id: str | None, stream: bool) -> Iterator[AgentEvent]:
         conversation_id = conversation_id or new_conversation_id()
+        if not self.store.claim(conversation_id, user.name):
+            raise UnknownConversationError(conversation_id)
         turns = self.store.history(conversation_id, user.name)
         previous = turns[-1] if turns else None
         ctx = self.context(user)
@@ -256,6 +265,8 @@ class AssistantService:
         """Store a thumbs up/down on an answer; returns the feedback id."""
         if rating not in ("up", "down"):
             raise ValueError("评价只能是 up 或 down")
+        if conversation_id and not self.store.owns(conversation_id, user.name):
+            raise UnknownConversationError(conversation_id)
         return self.store.add_feedback(conversation_id, user.name, rating, comment or "", question or "", answer or "", citations or [])
 
 

@@ -24,7 +24,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +59,9 @@ class IndexReport:
 
 
 def report_dict(report: IndexReport) -> dict:
-    """A JSON-friendly view of an indexing run."""
-    data = asdict(report)
-    data["errors"] = [str(e) for e in report.errors]
+    """A JSON-friendly view of an indexing run; each failed file with the reason it was skipped."""
+    data = asdict(replace(report, errors=[]))
+    data["errors"] = [{"file": e.path, "reason": e.reason} for e in report.errors]
     return data
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,12 +34,20 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return f"uid{os.getuid()}"
+
+
 def _context(as_groups: str | None = None) -> ToolContext:
+    """The local administrator, or a user of ``as_groups``; the name is the identity conversations belong to."""
     settings = get_settings()
     if as_groups is None:
-        return ToolContext(settings)
-    groups = [g.strip() for g in as_groups.split(",") if g.strip()]
-    return ToolContext(settings, User(name="cli", groups=groups))
+        return ToolContext(settings, User(name=f"cli:{_os_user()}", groups=None, admin=True))
+    groups = sorted({g.strip() for g in as_groups.split(",") if g.strip()})
+    return ToolContext(settings, User(name=f"cli:{_os_user()}[{','.join(groups)}]", groups=groups))
 
 
 @contextmanager
@@ -413,10 +423,12 @@ def serve(
     import uvicorn
 
     from assistant.surfaces.api import check_serve_settings
+    from assistant.surfaces.limits import server_options
 
     with user_errors():
         check_serve_settings(get_settings())
-    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers,
+                **server_options(get_settings()))
 
 
 @app.command("slack")
