@@ -225,12 +225,12 @@ class KnowledgeIndex:
         }
         return [by_id[i] for i in ids if i in by_id]
 
-    def find(self, doc_id: str, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:
-        """Chunks of one document (optionally one clause), in reading order, if the user may see them."""
+    def find(self, doc_id: str | None, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:
+        """Chunks of one document (``None``: of every document), optionally one clause, in reading order, if the user may see them."""
         snapshot = self._current()
         if snapshot.lexical is None:
             return []
-        conditions: list[dict] = [{"doc_id": doc_id}]
+        conditions: list[dict] = [{"doc_id": doc_id}] if doc_id is not None else []
         if clause_title is not None:
             conditions.append({"clause_title": clause_title})
         if clause is not None:
@@ -238,7 +238,7 @@ class KnowledgeIndex:
         access = access_filter(groups, None)
         if access:
             conditions.append(access)
-        where = conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        where = None if not conditions else conditions[0] if len(conditions) == 1 else {"$and": conditions}
         data = self._guard(lambda: self.store.get(snapshot.head.collection, where=where))
         members = snapshot.lexical.index
         hits = [
