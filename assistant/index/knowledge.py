@@ -164,6 +164,21 @@ class KnowledgeIndex:
         snapshot = self._current()
         return len(snapshot.lexical.index) if snapshot.lexical else 0
 
+    def visible_count(self, groups: list[str] | None = None) -> int:
+        """Chunks of the current generation that ``groups`` may see (``None``: all)."""
+        snapshot = self._current()
+        if snapshot.lexical is None:
+            return 0
+        allowed = snapshot.lexical.allowed(groups)
+        return len(snapshot.lexical.index) if allowed is None else int(np.count_nonzero(allowed))
+
+    def lexical(self, query: str, n: int, groups: list[str] | None = None, source: str | None = None) -> list[tuple[str, float]]:
+        """(id, BM25 score) of the best lexical matches the user may see."""
+        snapshot = self._current()
+        if snapshot.lexical is None:
+            return []
+        return snapshot.lexical.search(Query.prepare(query, self.settings.corpus_dir, self._vectors), n, groups, source)
+
     def document_frequency(self, token: str, groups: list[str] | None = None) -> int:
         """Chunks (that ``groups`` may see; ``None``: all) using ``token``, from the BM25 inverted index."""
         snapshot = self._current()
