@@ -174,6 +174,7 @@ class Indexer:
 
     def _sync(self, paths: list[Path], rebuild: bool, repair: bool, progress: Progress | None) -> IndexReport:
         report = IndexReport()
+        self.store.reopen()  # under the lock: see what other processes wrote, never write over it from a stale view
         if repair:
             self._check_store(report)
         head = self.store.head()
