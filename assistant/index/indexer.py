@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 from assistant.errors import DocumentLoadError, IndexBusyError, IndexDamagedError
 from assistant.index.embeddings import Embedder
 from assistant.index.lexical import LexicalIndex, tokenize
-from assistant.index.store import ChunkStore, Head, chunk_metadata, is_member
+from assistant.index.store import ChunkStore, Head, StoreUnavailable, chunk_metadata, is_member
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from assistant.ingest.models import EMBEDDING_RECIPE, Chunk
 from assistant.ingest.splitter import split_document
@@ -174,9 +174,11 @@ class Indexer:
 
     def _sync(self, paths: list[Path], rebuild: bool, repair: bool, progress: Progress | None) -> IndexReport:
         report = IndexReport()
-        self.store.reopen()  # under the lock: see what other processes wrote, never write over it from a stale view
+        # Under the lock: see what other processes wrote, never write over it from a stale view.
         if repair:
             self._check_store(report)
+        else:
+            self.store.reopen()
         head = self.store.head()
         state = self.load_state(repair)
         head, state, changed = self._recover(head, state, repair, report)
@@ -373,6 +375,7 @@ class Indexer:
         if self.store.remote:
             return
         try:
+            self.store.reopen()
             self.store.head()
             for name in self.store.collections():
                 self.store.collection(name).count()
@@ -394,4 +397,4 @@ def store_error(exc: BaseException) -> bool:
 
     import httpx
 
-    return isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError))
+    return isinstance(exc, (ChromaError, StoreUnavailable, httpx.HTTPError, ConnectionError))

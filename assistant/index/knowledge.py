@@ -9,6 +9,7 @@ unreachable Chroma server becomes one clear error naming it, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ from assistant.ingest.models import Chunk
 from assistant.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("assistant.index")
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,10 @@ class KnowledgeIndex:
             raise self._store_failure(exc) from None
 
     def _store_failure(self, exc: Exception) -> IndexNotReadyError:
+        log.info("Chroma store %s failed: %s", self.store.location, exc)  # detail for a configured log, not for users
         if self.store.remote:
-            return IndexNotReadyError(f"无法访问向量库服务器 {self.settings.chroma_url}（{type(exc).__name__}），请检查它是否在运行。")
-        return IndexDamagedError(self.store.location, f"无法读取：{str(exc)[:120]}")
+            return IndexNotReadyError(f"无法访问向量库服务器 {self.settings.chroma_url}，请检查它是否在运行。")
+        return IndexDamagedError(self.store.location, "向量库文件无法读取")
 
     # ----- indexing -----
     def sync(

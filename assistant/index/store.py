@@ -26,6 +26,10 @@ _BATCH = 1000
 _PAGE = 5000  # paged reads: one large read exceeds SQLite's variable limit
 
 
+class StoreUnavailable(Exception):
+    """The Chroma client could not be created (chromadb raises whatever its clean-up hits on a damaged file)."""
+
+
 @dataclass(frozen=True)
 class Head:
     generation: int
@@ -181,7 +185,10 @@ class ChunkStore:
 
             SharedSystemClient._identifier_to_system.pop(path, None)
             SharedSystemClient._identifier_to_refcount.pop(path, None)
-        return chromadb.PersistentClient(path=path, settings=options)
+        try:
+            return chromadb.PersistentClient(path=path, settings=options)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     @property
     def _client(self):
