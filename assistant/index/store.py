@@ -23,9 +23,9 @@ import yaml
 from assistant.errors import DocumentLoadError, IndexNotReadyError
 from assistant.index.embeddings import Embedder, embedder_id, make_embedder
 from assistant.index.lexical import LexicalIndex, expand_english, tokenize
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from assistant.ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.ingest.pipeline import chunk_file
 from assistant.ingest.models import EMBEDDING_RECIPE, Chunk, format_citation
-from assistant.ingest.splitter import split_document
 from assistant.settings import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -225,13 +225,9 @@ class KnowledgeIndex:
         digest.update(json.dumps(knobs, ensure_ascii=False, sort_keys=True, default=str).encode())
         return digest.hexdigest()
 
-    def _chunks(self, path: Path, plan: dict) -> list[Chunk]:
-        document = load_file(path, plan["doc_id"])
-        for key, value in plan["overrides"].items():
-            setattr(document.meta, key, value)
-        return split_document(
-            document, self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars
-        )
+    def indexed_files(self) -> list[Path]:
+        """Every file whose chunks the index holds (the record tools read records from them)."""
+        return [Path(key) for key in self._load_state()["files"]]
 
     def sync(self, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         """Bring the index up to date with the shipped corpus, the given paths and earlier roots."""
@@ -252,7 +248,7 @@ class KnowledgeIndex:
         state["roots"] = [r for r in state["roots"] if Path(r).exists()]
         discovered = self._discover(state["roots"])
 
-        pending: list[tuple[str, str, list[Chunk]]] = []
+        pending: list[tuple[str, str, list[Chunk], list[str]]] = []
         for number, (key, plan) in enumerate(discovered.items()):
             if progress:
                 progress("读取文档", number, len(discovered))
@@ -261,8 +257,11 @@ class KnowledgeIndex:
                 fingerprint = self._fingerprint(path, plan)
                 if state["files"].get(key, {}).get("fingerprint") == fingerprint:
                     report.unchanged += 1
+                    report.errors += [DocumentLoadError(path, p) for p in state["files"][key].get("problems", [])]
                     continue
-                pending.append((key, fingerprint, self._chunks(path, plan)))
+                chunks, problems = chunk_file(path, plan["doc_id"], plan["overrides"], self.settings)
+                report.errors += [DocumentLoadError(path, p) for p in problems]
+                pending.append((key, fingerprint, chunks, problems))
             except DocumentLoadError as exc:
                 report.errors.append(exc)
             except OSError as exc:
@@ -271,7 +270,7 @@ class KnowledgeIndex:
             progress("读取文档", len(discovered), len(discovered))
 
         # Chunks already stored (same content id) keep their vectors; only new ones are embedded.
-        wanted = [chunk for _, _, chunks in pending for chunk in chunks]
+        wanted = [chunk for _, _, chunks, _ in pending for chunk in chunks]
         wanted_ids = list(dict.fromkeys(c.id for c in wanted))
         stored: set[str] = set()
         for i in range(0, len(wanted_ids), _UPSERT_BATCH):
@@ -281,14 +280,14 @@ class KnowledgeIndex:
         self._embed_and_store(fresh, progress)
         report.chunks_embedded = len(fresh)
 
-        for key, fingerprint, chunks in pending:
+        for key, fingerprint, chunks, problems in pending:
             old_ids = set(state["files"].get(key, {}).get("chunk_ids", []))
             new_ids = [c.id for c in chunks]
             obsolete = list(old_ids - set(new_ids))
             if obsolete:
                 self._collection.delete(ids=obsolete)
             (report.updated if key in state["files"] else report.added).append(key)
-            state["files"][key] = {"fingerprint": fingerprint, "chunk_ids": new_ids}
+            state["files"][key] = {"fingerprint": fingerprint, "chunk_ids": new_ids, "problems": problems}
         for key in [k for k in state["files"] if k not in discovered]:
             ids = state["files"].pop(key)["chunk_ids"]
             if ids:

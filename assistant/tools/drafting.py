@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.errors import LinkageError
 from assistant.tools.context import ToolContext
-from assistant.tools.data_files import load_yaml_model
+from assistant.ingest.data_files import load_yaml_model
 from assistant.tools.records import Condition, ProjectRecord, get_project
 from assistant.tools.workflow import Citation, Citer, Ref
 
