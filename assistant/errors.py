@@ -17,6 +17,9 @@ class DocumentLoadError(LinkageError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # copy and pickle rebuild it from both fields, not from the joined message
+        return type(self), (self.path, self.reason)
+
 
 class UnknownClauseError(LinkageError):
     """No chunk with this id that the user may see (a stale citation after re-indexing, or a hidden record)."""

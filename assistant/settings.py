@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     allow_anonymous: bool = True  # local use: requests without a key act as `anonymous_user`
     anonymous_user: ApiUser = ApiUser(user="local", groups=[])
     max_request_bytes: int = 64_000
+    max_header_bytes: int = 32_768  # request line plus headers; longer heads get 400 from the server
 
     # --- Slack ---
     slack_bot_token: SecretStr = SecretStr("")
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
     # group chats (openConversationId) whose members may read these groups' records; others: public only
     dingtalk_conversation_groups: dict[str, list[str]] = Field(default_factory=dict)
     dingtalk_ai_card: bool = False  # stream answers into an AI card (needs the card permission)
+    # replies go only to a message's sessionWebhook on one of these origins (scheme://host[:port])
+    dingtalk_webhook_origins: list[str] = ["https://oapi.dingtalk.com", "https://api.dingtalk.com"]
+    dingtalk_reply_timeout: float = 10.0  # seconds for one reply POST; a silent webhook must not hold a worker
+    dingtalk_reply_workers: int = 4  # threads answering callbacks, apart from the request threadpool
+    dingtalk_max_pending: int = 200  # callbacks queued beyond this get 503
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":

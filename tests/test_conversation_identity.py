@@ -62,8 +62,9 @@ def test_api_conversation_of_another_key_user_is_a_404_that_leaks_nothing(api):
 
 @pytest.fixture
 def dingtalk(shipped_settings, shipped_index):
-    settings = shipped_settings.model_copy(update={"dingtalk_staff_groups": {"alice01": ["研发部"]}})
     with recording_server(lambda call: (200, {"errcode": 0})) as webhook:
+        settings = shipped_settings.model_copy(update={"dingtalk_staff_groups": {"alice01": ["研发部"]},
+                                                       "dingtalk_webhook_origins": [webhook.url]})
         yield LinkageChatbotHandler(settings, AssistantService(settings, index=shipped_index)), webhook
 
 

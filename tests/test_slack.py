@@ -164,6 +164,19 @@ def test_stale_signature_gets_401_and_no_reply(client, slack_api):
     assert slack_api.calls == []
 
 
+@pytest.mark.parametrize("timestamp", ["abc", "", "1e9", "-1", "9" * 400])
+def test_malformed_timestamp_gets_401_problem_and_no_reply(client, slack_api, timestamp):
+    event = mention("什么是专利导航？")
+    body = json.dumps({"type": "event_callback", "team_id": "T1", "event": event})
+    headers = {**signed(body), "X-Slack-Request-Timestamp": timestamp}
+    response = client.post("/slack/events", content=body.encode(), headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in response.text and "int()" not in response.text
+    time.sleep(0.5)
+    assert slack_api.calls == []
+
+
 def test_direct_message_is_answered_in_its_thread(client, slack_api):
     ts = new_ts()
     event = {"type": "message", "channel_type": "im", "channel": "DALICE", "user": "UALICE",

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -442,7 +442,7 @@ class KnowledgeIndex:
 
 
 def report_dict(report: IndexReport) -> dict:
-    """A JSON-friendly view of an indexing run."""
-    data = asdict(report)
-    data["errors"] = [str(e) for e in report.errors]
+    """A JSON-friendly view of an indexing run; each failed file with the reason it was skipped."""
+    data = asdict(replace(report, errors=[]))
+    data["errors"] = [{"file": e.path, "reason": e.reason} for e in report.errors]
     return data

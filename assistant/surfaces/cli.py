@@ -423,10 +423,12 @@ def serve(
     import uvicorn
 
     from assistant.surfaces.api import check_serve_settings
+    from assistant.surfaces.limits import server_options
 
     with user_errors():
         check_serve_settings(get_settings())
-    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers,
+                **server_options(get_settings()))
 
 
 @app.command("slack")

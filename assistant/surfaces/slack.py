@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt import App, BoltContext, BoltResponse
@@ -24,6 +25,7 @@ from assistant.agent.models import Answer, Citation
 from assistant.agent.service import AssistantService
 from assistant.errors import ConfigurationError, LinkageError, UnknownConversationError
 from assistant.settings import Settings
+from assistant.surfaces.problems import problem
 from assistant.tools.context import User
 
 log = logging.getLogger("assistant.slack")
@@ -36,6 +38,7 @@ HELP = (
     "• `/linkage help` 显示本说明"
 )
 NO_SOURCES = "⚠️ 没有找到可引用的条款依据，以下回答未经原文核实，请谨慎参考。"
+BAD_SIGNATURE = "Slack 请求签名无效或已过期。"
 FAILED = "抱歉，处理这个问题时出错了，请稍后再试；若问题持续，请联系管理员。"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _SECTION_LIMIT = 2900  # Block Kit section text is capped at 3000 characters
@@ -253,9 +256,20 @@ def mount_slack(app: FastAPI, settings: Settings, service: AssistantService) -> 
 
     @app.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
+        if not _plausible_timestamp(request.headers.get("x-slack-request-timestamp")):
+            return problem(401, BAD_SIGNATURE, request.url.path)  # slack-sdk would raise on int("abc")
         body = await request.body()
         response: BoltResponse = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        if response.status == 401:
+            return problem(401, BAD_SIGNATURE, request.url.path)
         return to_starlette_response(response)
+
+
+def _plausible_timestamp(value: str | None) -> bool:
+    """Unix seconds within bolt's five-minute window; anything else is refused before bolt parses it."""
+    if not value or len(value) > 12 or not (value.isascii() and value.isdigit()):
+        return False
+    return abs(time.time() - int(value)) <= 300
 
 
 def run_socket_mode(settings: Settings, service: AssistantService) -> None:
