@@ -127,6 +127,18 @@ class Settings(BaseSettings):
         return self.corpus_dir / "workflow.yaml"
 
 
+def require_complete_llm(settings: Settings) -> None:
+    """A model URL without a model name (or the reverse) must not silently stay offline."""
+    if bool(settings.llm_base_url) != bool(settings.llm_model):
+        from assistant.errors import ConfigurationError
+
+        have, missing = ("LINKAGE_LLM_BASE_URL", "LINKAGE_LLM_MODEL") if settings.llm_base_url else ("LINKAGE_LLM_MODEL", "LINKAGE_LLM_BASE_URL")
+        raise ConfigurationError(
+            f"大模型只配置了一半：设置了 {have}，但没有设置 {missing}。"
+            f"请补上 {missing}，或去掉 {have} 以离线模式运行。"
+        )
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""

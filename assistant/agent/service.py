@@ -11,16 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
+from typing import TYPE_CHECKING, Literal
 
 from assistant.agent import evidence
 from assistant.agent.citations import CitationList, cite_markers, verify
 from assistant.agent.conversations import ConversationStore, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
-from assistant.agent.llm import ToolAgent, chat_model, history_messages, paragraph_polisher, system_prompt
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_questions
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
@@ -32,6 +28,9 @@ from assistant.settings import Settings
 from assistant.storage.database import Database, database_url
 from assistant.tools import drafting, readiness, records, search, workflow
 from assistant.tools.context import ToolContext, User
+
+if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only when a model is used
+    from langchain_core.language_models import BaseChatModel
 
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
 
@@ -64,6 +63,8 @@ class AssistantService:
         return self._ctx.for_user(user)
 
     def _model(self) -> BaseChatModel:
+        from assistant.agent.llm import chat_model
+
         if self._chat_model is None:
             self._chat_model = chat_model(self.settings)
         return self._chat_model
@@ -147,6 +148,10 @@ class AssistantService:
             citations, grounded = shared.items, any(c.grounded for c in sections)
             remembered, topic = routes[-1].project_id, routes[-1].topic
         else:
+            from langchain_core.messages import HumanMessage
+
+            from assistant.agent.llm import ToolAgent, history_messages, system_prompt
+
             remembered = project_id or _named_project(question) or (previous.project_id if previous else None)
             agent = ToolAgent(self.settings, self._model(), list(tools.values()), system_prompt(self.settings, user, remembered))
             messages = [*history_messages(turns), HumanMessage(question)]
@@ -211,10 +216,10 @@ class AssistantService:
         return text, [], False
 
     # ----- pass-throughs for surfaces -----
-    def search(self, user: User, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
+    def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
         if not query.strip():
             raise InvalidQuestionError("检索内容不能为空")
-        return search.search_knowledge(self.context(user), query, k=k, source=source)
+        return search.search_knowledge(self.context(user), query, k=k, source=source, mode=mode)
 
     def clause(self, user: User, chunk_id: str) -> Hit:
         """The full text of a cited chunk, if the user may see it (records only for their groups)."""
@@ -231,6 +236,8 @@ class AssistantService:
 
     def draft_proposal(self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx") -> drafting.Draft:
         """The draft from the record; in LLM mode its prose is polished under the no-invention check."""
+        from assistant.agent.llm import paragraph_polisher
+
         polish = paragraph_polisher(self.settings, self._model()) if self.mode == "llm" else None
         return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish)
 
