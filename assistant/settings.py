@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("linkage-assistant")))
     corpus_dir: Path = SHIPPED_CORPUS
     prompts_dir: Path = SHIPPED_PROMPTS
+    draft_template: Path | None = None  # an organisation's own .docx that `linkage draft` fills
 
     # --- embeddings and retrieval ---
     embedding_backend: Literal["e5-small", "sentence-transformers", "hashing"] = "e5-small"  # hashing: tests only

@@ -233,13 +233,14 @@ def check(
 def draft(
     project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
     kind: Annotated[str, typer.Option("--kind", help="文稿类型：联动创新项目立项建议书 | 团体标准项目建议书。")] = DEFAULT_KIND,
-    fmt: Annotated[str, typer.Option("--format", help="docx | md")] = "docx",
+    fmt: Annotated[str, typer.Option("--format", help="docx | pdf（需安装 LibreOffice）| md")] = "docx",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
+    template: Annotated[Optional[Path], typer.Option("--template", help="本单位的 Word 模板（.docx）：保留其样式、页眉页脚和封面，正文放在“{{正文}}”段落处，并填写 {{项目名称}} 等占位符；默认取 LINKAGE_DRAFT_TEMPLATE。")] = None,
     as_groups: AsGroups = None,
 ) -> None:
     """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。"""
     with user_errors():
-        result = draft_proposal(_context(as_groups), project_id, kind=kind, fmt=fmt)
+        result = draft_proposal(_context(as_groups), project_id, kind=kind, fmt=fmt, template=template)
         if output is not None and str(output) == "-":
             sys.stdout.buffer.write(result.content)
             sys.stdout.flush()
