@@ -17,6 +17,9 @@ class DocumentLoadError(LinkageError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # copy and pickle rebuild it from both fields, not from the joined message
+        return type(self), (self.path, self.reason)
+
 
 class UnknownClauseError(LinkageError):
     """No chunk with this id that the user may see (a stale citation after re-indexing, or a hidden record)."""
@@ -55,3 +58,15 @@ class IndexNotReadyError(LinkageError):
 
 class LLMError(LinkageError):
     """The language-model service failed (timeout, unreachable, key refused, error reply)."""
+
+
+class StorageError(LinkageError):
+    """The conversation database cannot be used (corrupt file, server unreachable); says which and how to fix it."""
+
+
+class UnknownConversationError(LinkageError):
+    """No conversation with this id belongs to the asker (it may be someone else's: never say whose)."""
+
+    def __init__(self, conversation_id: str):
+        self.conversation_id = conversation_id
+        super().__init__(f"未找到对话 {conversation_id!r}：对话编号只能由发起对话的用户继续使用。请不带对话编号重新提问，开始新的对话。")

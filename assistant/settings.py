@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = 80
     chunk_min_chars: int = 8  # clauses shorter than this merge into the next one
 
+    # --- conversations and feedback ---
+    # empty: SQLite (WAL) in the data dir; e.g. postgresql+psycopg://user:pw@db-host/linkage for replicas
+    database_url: SecretStr = SecretStr("")
+    database_pool_size: int = 5  # connections kept per process (more are opened under load, up to twice this)
+
     # --- questions ---
     max_question_chars: int = 2000
     # dense cosine below which a hit does not count as evidence; unset: the embedding model's own
@@ -73,6 +78,7 @@ class Settings(BaseSettings):
     allow_anonymous: bool = True  # local use: requests without a key act as `anonymous_user`
     anonymous_user: ApiUser = ApiUser(user="local", groups=[])
     max_request_bytes: int = 64_000
+    max_header_bytes: int = 32_768  # request line plus headers; longer heads get 400 from the server
 
     # --- Slack ---
     slack_bot_token: SecretStr = SecretStr("")
@@ -90,6 +96,11 @@ class Settings(BaseSettings):
     # group chats (openConversationId) whose members may read these groups' records; others: public only
     dingtalk_conversation_groups: dict[str, list[str]] = Field(default_factory=dict)
     dingtalk_ai_card: bool = False  # stream answers into an AI card (needs the card permission)
+    # replies go only to a message's sessionWebhook on one of these origins (scheme://host[:port])
+    dingtalk_webhook_origins: list[str] = ["https://oapi.dingtalk.com", "https://api.dingtalk.com"]
+    dingtalk_reply_timeout: float = 10.0  # seconds for one reply POST; a silent webhook must not hold a worker
+    dingtalk_reply_workers: int = 4  # threads answering callbacks, apart from the request threadpool
+    dingtalk_max_pending: int = 200  # callbacks queued beyond this get 503
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> "Settings":
@@ -115,6 +126,18 @@ class Settings(BaseSettings):
     @property
     def workflow_file(self) -> Path:
         return self.corpus_dir / "workflow.yaml"
+
+
+def require_complete_llm(settings: Settings) -> None:
+    """A model URL without a model name (or the reverse) must not silently stay offline."""
+    if bool(settings.llm_base_url) != bool(settings.llm_model):
+        from assistant.errors import ConfigurationError
+
+        have, missing = ("LINKAGE_LLM_BASE_URL", "LINKAGE_LLM_MODEL") if settings.llm_base_url else ("LINKAGE_LLM_MODEL", "LINKAGE_LLM_BASE_URL")
+        raise ConfigurationError(
+            f"大模型只配置了一半：设置了 {have}，但没有设置 {missing}。"
+            f"请补上 {missing}，或去掉 {have} 以离线模式运行。"
+        )
 
 
 @lru_cache

@@ -9,11 +9,16 @@ Every test runs offline: ``LINKAGE_LLM_*`` from the shell never reaches a test.
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# read before the autouse fixture below clears every LINKAGE_ variable (.ci/run starts this server)
+TEST_DATABASE_URL = os.environ.get("LINKAGE_TEST_DATABASE_URL", "")
 
 import pytest
+from sqlalchemy.pool import NullPool
 
 from assistant.index import KnowledgeIndex
 from assistant.settings import Settings
@@ -62,6 +67,26 @@ def real_settings(tmp_path_factory) -> Settings:
 def real_index(real_settings) -> KnowledgeIndex:
     """The shipped corpus indexed with the real default model (about 40 s on 2 cores)."""
     return _indexed(real_settings)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server named by LINKAGE_TEST_DATABASE_URL (skipped without one)."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("没有 PostgreSQL：设置 LINKAGE_TEST_DATABASE_URL（.ci/run 会启动一个临时服务器）")
+    from sqlalchemy import create_engine, make_url, text
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as db:
+            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture

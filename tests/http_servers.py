@@ -19,9 +19,9 @@ import uvicorn
 
 
 @contextmanager
-def serve_app(app) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on a free port of 127.0.0.1; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+def serve_app(app, **options) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a free port of 127.0.0.1; yields its base URL. ``options``: more uvicorn settings."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
-from assistant.errors import InvalidQuestionError
+from assistant.errors import InvalidQuestionError, UnknownConversationError
 from assistant.index import KnowledgeIndex
 from assistant.settings import SHIPPED_CORPUS, Settings
 from assistant.tools.context import ToolContext, User
@@ -110,10 +110,10 @@ def test_follow_up_carries_the_topic(service):
     assert any(c.clause_title == "未获许可声明的处理" for c in follow_up.citations)
 
 
-def test_history_is_per_user(service):
+def test_another_user_cannot_continue_a_conversation(service):
     first = ask(service, "P-2025-002 能进入立项吗？")
-    other = ask(service, "那它还缺什么？", user=User(name="someone-else", groups=None), conversation_id=first.conversation_id)
-    assert other.tool_calls == [] and not other.grounded  # no project carried over from another user's turn
+    with pytest.raises(UnknownConversationError):
+        ask(service, "那它还缺什么？", user=User(name="someone-else", groups=None), conversation_id=first.conversation_id)
 
 
 def test_project_question_reads_the_record(service, shipped_index):

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+
+import httpx
 
 import pytest
 from dingtalk_stream import AckMessage, ChatbotMessage
@@ -17,8 +20,9 @@ from pydantic import SecretStr
 
 from assistant.agent.service import AssistantService
 from assistant.surfaces.api import create_app
-from assistant.surfaces.dingtalk import LinkageChatbotHandler, sign, verify
-from http_servers import recording_server
+from assistant.settings import Settings
+from assistant.surfaces.dingtalk import LinkageChatbotHandler, SeenSignatures, sign, verify, webhook_allowed
+from http_servers import recording_server, serve_app
 
 ROBOT_SECRET = "SEC-test-robot-secret"
 
@@ -30,11 +34,12 @@ def webhook():
 
 
 @pytest.fixture(scope="module")
-def ding_settings(shipped_settings):
+def ding_settings(shipped_settings, webhook):
     return shipped_settings.model_copy(update={
         "dingtalk_robot_secret": SecretStr(ROBOT_SECRET),
         "dingtalk_staff_groups": {"staff-std": ["标准化部"]},
         "dingtalk_conversation_groups": {"cid-std-group": ["标准化部"]},
+        "dingtalk_webhook_origins": [webhook.url],  # the loopback stand-in plays DingTalk's host
     })
 
 
@@ -157,3 +162,102 @@ def test_callback_with_bad_signature_is_401_and_silent(client, webhook, make_hea
     assert response.headers["content-type"] == "application/problem+json"
     time.sleep(0.5)
     assert webhook.calls == []
+
+
+# --- attacks on the callback (issue 13): replays, foreign or expired webhooks, senders without staffId, hanging webhooks
+
+
+def test_a_replayed_signature_is_refused_whatever_the_body(client, webhook):
+    headers = signed_headers()
+    first = client.post("/dingtalk/callback", json=payload("什么是专利导航？", webhook.url), headers=headers)
+    assert first.status_code == 200
+    webhook.wait_for("/robot/send")
+    for staff in ("staff-std", "alice01", "staff-other"):
+        replay = client.post("/dingtalk/callback", headers=headers,
+                             json=payload("P-2025-001 的预算是多少？", webhook.url, staff=staff))
+        assert replay.status_code == 401, staff
+        assert replay.headers["content-type"] == "application/problem+json"
+    time.sleep(0.5)
+    assert len(webhook.named("/robot/send")) == 1
+
+
+def test_replay_memory_forgets_signatures_once_they_expire():
+    seen = SeenSignatures(max_entries=3)
+    now = 1_700_000_000_000
+    assert seen.first_use("a", expires_ms=now + 10, now_ms=now)
+    assert not seen.first_use("a", expires_ms=now + 10, now_ms=now + 5)
+    assert seen.first_use("b", expires_ms=now + 20, now_ms=now) and seen.first_use("c", expires_ms=now + 30, now_ms=now)
+    assert not seen.first_use("d", expires_ms=now + 40, now_ms=now)  # full of live signatures: refuse, never forget one early
+    assert seen.first_use("d", expires_ms=now + 40, now_ms=now + 11)  # "a" expired and made room
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:1/robot/send?session=abc",  # loopback, but not the configured origin
+    "https://oapi.dingtalk.com.evil.example/robot/sendBySession?session=abc",
+    "https://oapi.dingtalk.com@evil.example/robot/sendBySession?session=abc",
+    "http://oapi.dingtalk.com/robot/sendBySession?session=abc",  # the right host without TLS
+    "file:///etc/passwd",
+], ids=["other-port", "look-alike-host", "userinfo", "plain-http", "file"])
+def test_a_session_webhook_off_dingtalks_hosts_is_refused(client, webhook, url):
+    body = payload("P-2025-001 的预算是多少？", webhook.url)
+    body["sessionWebhook"] = url
+    response = client.post("/dingtalk/callback", json=body, headers=signed_headers())
+    assert response.status_code == 422
+    assert "sessionWebhook" in response.json()["detail"]
+
+
+def test_dingtalks_own_hosts_are_the_default_webhook_origins():
+    now = int(time.time() * 1000)
+    origins = Settings(_env_file=None).dingtalk_webhook_origins
+    for host in ("oapi.dingtalk.com", "api.dingtalk.com"):
+        assert webhook_allowed(f"https://{host}/robot/sendBySession?session=x", now + 60_000, origins, now)
+    assert not webhook_allowed("https://example.com/robot/sendBySession?session=x", now + 60_000, origins, now)
+
+
+def test_an_expired_session_webhook_is_refused(client, webhook):
+    body = payload("什么是专利导航？", webhook.url)
+    body["sessionWebhookExpiredTime"] = int(time.time() * 1000) - 1000
+    response = client.post("/dingtalk/callback", json=body, headers=signed_headers())
+    assert response.status_code == 422
+    del body["sessionWebhookExpiredTime"]
+    assert client.post("/dingtalk/callback", json=body, headers=signed_headers(int(time.time() * 1000) - 1)).status_code == 422
+    time.sleep(0.5)
+    assert webhook.calls == []
+
+
+def test_a_sender_is_known_only_by_staff_id(client, handler, webhook):
+    """A senderId equal to someone's staffId must not borrow that person's groups or conversation."""
+    body = payload("P-2025-001 的目标标准是什么？", webhook.url, staff="")
+    body["senderId"] = "staff-std"
+    del body["senderStaffId"]
+    assert client.post("/dingtalk/callback", json=body, headers=signed_headers()).status_code == 422
+    deliver(handler, body)
+    [reply] = markdown_replies(webhook)
+    assert "staffId" in reply["markdown"]["text"] and "5G基站" not in reply["markdown"]["text"]
+
+
+@pytest.fixture
+def hanging_webhook():
+    """A session webhook that accepts the connection and never answers (until the test ends)."""
+    release = threading.Event()
+    with recording_server(lambda call: (release.wait(120), (200, {"errcode": 0}))[1]) as server:
+        yield server
+        release.set()
+
+
+def test_webhooks_that_never_answer_do_not_hang_the_server(ding_settings, service, hanging_webhook):
+    settings = ding_settings.model_copy(update={"dingtalk_webhook_origins": [hanging_webhook.url],
+                                                "dingtalk_reply_timeout": 2.0})
+    app = create_app(settings, service)
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        now = int(time.time() * 1000)
+        for i in range(40):
+            body = payload("什么是专利导航？", hanging_webhook.url, conversation=f"cid-hang-{i}")
+            assert http.post("/dingtalk/callback", json=body, headers=signed_headers(now - i)).status_code == 200
+        hanging_webhook.wait_for("/robot/send", timeout=60)  # replies are being posted and hang
+        started = time.monotonic()
+        response = http.get("/api/search", params={"q": "专利导航"}, timeout=20)
+        assert response.status_code == 200 and response.json()["hits"]
+        assert time.monotonic() - started < 10
+        app.state.dingtalk.close()

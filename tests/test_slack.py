@@ -165,6 +165,19 @@ def test_stale_signature_gets_401_and_no_reply(client, slack_api):
     assert slack_api.calls == []
 
 
+@pytest.mark.parametrize("timestamp", ["abc", "", "1e9", "-1", "9" * 400])
+def test_malformed_timestamp_gets_401_problem_and_no_reply(client, slack_api, timestamp):
+    event = mention("什么是专利导航？")
+    body = json.dumps({"type": "event_callback", "team_id": "T1", "event": event})
+    headers = {**signed(body), "X-Slack-Request-Timestamp": timestamp}
+    response = client.post("/slack/events", content=body.encode(), headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in response.text and "int()" not in response.text
+    time.sleep(0.5)
+    assert slack_api.calls == []
+
+
 def test_direct_message_is_answered_in_its_thread(client, slack_api):
     ts = new_ts()
     event = {"type": "message", "channel_type": "im", "channel": "DALICE", "user": "UALICE",
@@ -183,7 +196,7 @@ def test_thread_history_is_the_conversation(client, slack_api, service):
     _, follow_up = posted(slack_api, 2)
     assert follow_up["thread_ts"] == first["ts"]
     assert "P-2025-001" in block(follow_up, "sources")["text"]["text"]
-    turns = service.store.history(conversation_id("CSTD", first["ts"]), "slack:UALICE")
+    turns = service.store.history(conversation_id("T1", "CSTD", first["ts"], "UALICE"), "slack:T1:UALICE")
     assert [t.question for t in turns] == ["P-2025-001 能进入立项吗？", "它的目标标准是什么？"]
 
 
@@ -218,8 +231,8 @@ def test_feedback_button_is_stored_with_the_citations(client, slack_api, slack_s
     assert thanks.params["user"] == "UALICE" and thanks.params["text"] == "感谢反馈！"
     with sqlite3.connect(slack_settings.conversations_db) as db:
         row = db.execute("SELECT user, rating, question, answer, citations FROM feedback WHERE conversation_id = ?",
-                         (conversation_id("CSTD", event["ts"]),)).fetchone()
-    assert row[:3] == ("slack:UALICE", "up", "什么是专利导航？")
+                         (conversation_id("T1", "CSTD", event["ts"], "UALICE"),)).fetchone()
+    assert row[:3] == ("slack:T1:UALICE", "up", "什么是专利导航？")
     assert row[3] == message["text"] and json.loads(row[4])[0]["n"] == 1
 
 

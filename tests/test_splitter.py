@@ -80,5 +80,5 @@ def test_table_rows_stay_whole():
 
 def test_unwrap_rejoins_pdf_wrapped_lines():
     lines = ["2024 年 2月，研究会同意《技术、专利和标准联动工作指南", "", "》立项，计划完成时间为 2024 年 12 月。", "2、主要工作过程"]
-    out = unwrap_lines(lines, lambda s: parse_heading(s) is not None)
+    out = unwrap_lines(lines)
     assert out == ["2024 年 2月，研究会同意《技术、专利和标准联动工作指南》立项，计划完成时间为 2024 年 12 月。", "2、主要工作过程"]

@@ -1,49 +1,59 @@
-"""Conversation memory and feedback in SQLite, so follow-ups resolve against earlier turns.
+"""Conversation memory and feedback, so follow-ups resolve against earlier turns.
 
-A turn is stored with the user who asked it and history is only ever read back for that same
-user: a shared thread (a Slack channel) must not leak one user's record answers to another.
+Stored through SQLAlchemy (`assistant.storage.database`): SQLite in the data dir by default,
+PostgreSQL when ``LINKAGE_DATABASE_URL`` names one. A conversation belongs to the identity that
+started it (the stable key a surface puts in ``User.name``: API key user, Slack team+user, DingTalk
+staffId, CLI user+groups); anyone else presenting its id is refused, and its history is only ever
+read back for that same identity.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, Text, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.agent.models import Answer, Citation
+from assistant.storage.database import Database
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS turns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT NOT NULL,
-    user TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    grounded INTEGER NOT NULL,
-    citations TEXT NOT NULL,
-    tool_calls TEXT NOT NULL,
-    project_id TEXT,
-    topic TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, user, id);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id TEXT,
-    user TEXT NOT NULL,
-    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
-    comment TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    citations TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-"""
+_metadata = MetaData()
+conversations = Table(
+    "conversations", _metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
+turns = Table(
+    "turns", _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", Text, nullable=False),
+    Column("user", Text, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("grounded", Integer, nullable=False),
+    Column("citations", Text, nullable=False),
+    Column("tool_calls", Text, nullable=False),
+    Column("project_id", Text),
+    Column("topic", Text),
+    Column("created_at", Text, nullable=False),
+)
+feedback_table = Table(
+    "feedback", _metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", Text),
+    Column("user", Text, nullable=False),
+    Column("rating", Text, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("citations", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
 
 
 @dataclass
@@ -63,26 +73,44 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _cited(citations: list[Citation]) -> str:
+    return json.dumps([c.model_dump() for c in citations], ensure_ascii=False)
+
+
 class ConversationStore:
-    """Turns and feedback in one SQLite file; a connection per call keeps it thread-safe."""
+    """Turns, conversation owners and feedback in one database; safe to share between threads."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
+    def __init__(self, database: Database):
+        self.database = database
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+    def claim(self, conversation_id: str, owner: str) -> bool:
+        """Start the conversation for ``owner`` if it is new; whether it is ``owner``'s."""
+
+        def work(db: Connection) -> bool:
+            dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+            db.execute(
+                dialect.insert(conversations)
+                .values(id=conversation_id, owner=owner, created_at=_now())
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            return db.scalar(select(conversations.c.owner).where(conversations.c.id == conversation_id)) == owner
+
+        return self.database.run(work)
+
+    def owns(self, conversation_id: str, owner: str) -> bool:
+        """Whether this conversation exists and was started by ``owner``."""
+        query = select(func.count()).where(conversations.c.id == conversation_id, conversations.c.owner == owner)
+        return bool(self.database.run(lambda db: db.scalar(query)))
 
     def history(self, conversation_id: str, user: str, limit: int = 6) -> list[Turn]:
         """The user's last ``limit`` turns in this conversation, oldest first."""
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                "SELECT question, answer, project_id, topic, citations FROM turns "
-                "WHERE conversation_id = ? AND user = ? ORDER BY id DESC LIMIT ?",
-                (conversation_id, user, limit),
-            ).fetchall()
+        query = (
+            select(turns.c.question, turns.c.answer, turns.c.project_id, turns.c.topic, turns.c.citations)
+            .where(turns.c.conversation_id == conversation_id, turns.c.user == user)
+            .order_by(turns.c.id.desc())
+            .limit(limit)
+        )
+        rows = self.database.run(lambda db: db.execute(query).all())
         return [
             Turn(q, a, p, t, [Citation.model_validate(c) for c in json.loads(cites)])
             for q, a, p, t, cites in reversed(rows)
@@ -98,24 +126,20 @@ class ConversationStore:
         topic: str | None,
     ) -> None:
         """Remember one answered question with the project and topic a follow-up may refer to."""
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "INSERT INTO turns (conversation_id, user, question, answer, mode, grounded, citations, tool_calls, "
-                "project_id, topic, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    user,
-                    question,
-                    answer.answer,
-                    answer.mode,
-                    int(answer.grounded),
-                    json.dumps([c.model_dump() for c in answer.citations], ensure_ascii=False),
-                    json.dumps([t.model_dump() for t in answer.tool_calls], ensure_ascii=False),
-                    project_id,
-                    topic,
-                    _now(),
-                ),
-            )
+        row = {
+            "conversation_id": conversation_id,
+            "user": user,
+            "question": question,
+            "answer": answer.answer,
+            "mode": answer.mode,
+            "grounded": int(answer.grounded),
+            "citations": _cited(answer.citations),
+            "tool_calls": json.dumps([t.model_dump() for t in answer.tool_calls], ensure_ascii=False),
+            "project_id": project_id,
+            "topic": topic,
+            "created_at": _now(),
+        }
+        self.database.run(lambda db: db.execute(insert(turns).values(row)))
 
     def add_feedback(
         self,
@@ -128,31 +152,31 @@ class ConversationStore:
         citations: list[Citation],
     ) -> int:
         """Store a thumbs up/down; returns the feedback id."""
-        with closing(self._connect()) as db, db:
-            cursor = db.execute(
-                "INSERT INTO feedback (conversation_id, user, rating, comment, question, answer, citations, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    user,
-                    rating,
-                    comment,
-                    question,
-                    answer,
-                    json.dumps([c.model_dump() for c in citations], ensure_ascii=False),
-                    _now(),
-                ),
-            )
-            return int(cursor.lastrowid)
+        row = {
+            "conversation_id": conversation_id,
+            "user": user,
+            "rating": rating,
+            "comment": comment,
+            "question": question,
+            "answer": answer,
+            "citations": _cited(citations),
+            "created_at": _now(),
+        }
+        statement = insert(feedback_table).values(row).returning(feedback_table.c.id)
+        return int(self.database.run(lambda db: db.scalar(statement)))
 
     def feedback(self, conversation_id: str | None = None) -> list[dict]:
-        """Stored feedback (newest last), optionally for one conversation."""
-        query = "SELECT conversation_id, user, rating, comment, question, answer, citations, created_at FROM feedback"
-        params: tuple = ()
+        """Stored feedback (oldest first), optionally for one conversation."""
+        columns = [c for c in feedback_table.c if c.name != "id"]
+        query = select(*columns).order_by(feedback_table.c.id)
         if conversation_id is not None:
-            query += " WHERE conversation_id = ?"
-            params = (conversation_id,)
-        with closing(self._connect()) as db:
-            rows = db.execute(query + " ORDER BY id", params).fetchall()
-        keys = ("conversation_id", "user", "rating", "comment", "question", "answer", "citations", "created_at")
-        return [dict(zip(keys, row)) | {"citations": json.loads(row[6])} for row in rows]
+            query = query.where(feedback_table.c.conversation_id == conversation_id)
+        rows = self.database.run(lambda db: db.execute(query).mappings().all())
+        return [dict(row) | {"citations": json.loads(row["citations"])} for row in rows]
+
+    def count(self) -> dict[str, int]:
+        """Rows per table (for checks after load tests and for operators)."""
+        tables = {"conversations": conversations, "turns": turns, "feedback": feedback_table}
+        return self.database.run(
+            lambda db: {name: db.scalar(select(func.count()).select_from(table)) for name, table in tables.items()}
+        )

@@ -8,28 +8,29 @@ surfaces never reach the index or the records directly.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
+from typing import TYPE_CHECKING, Literal
 
 from assistant.agent import evidence
 from assistant.agent.citations import CitationList, cite_markers, verify
 from assistant.agent.conversations import ConversationStore, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
-from assistant.agent.llm import ToolAgent, chat_model, history_messages, paragraph_polisher, system_prompt
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_questions
 from assistant.agent.tools import SearchResult, SourceBook, build_tools
-from assistant.errors import InvalidQuestionError, LinkageError, LLMError
+from assistant.errors import InvalidQuestionError, LinkageError, LLMError, UnknownConversationError
 from assistant.index import Hit, IndexReport, KnowledgeIndex
 from assistant.index.embeddings import relevance_floor
 from assistant.index.store import Progress
 from assistant.settings import Settings
+from assistant.storage.database import Database, database_url
 from assistant.tools import drafting, readiness, records, search, workflow
 from assistant.tools.context import ToolContext, User
+
+if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only when a model is used
+    from langchain_core.language_models import BaseChatModel
 
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
 
@@ -42,6 +43,7 @@ class AssistantService:
         self._ctx = ToolContext(settings, _index=index)
         self._chat_model = chat_model
         self._store: ConversationStore | None = None
+        self._store_lock = threading.Lock()
 
     # ----- plumbing -----
     @property
@@ -50,8 +52,10 @@ class AssistantService:
 
     @property
     def store(self) -> ConversationStore:
-        if self._store is None:
-            self._store = ConversationStore(self.settings.conversations_db)
+        """Opened (and migrated) on first use; a failure (StorageError) is retried on the next call."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = ConversationStore(Database(database_url(self.settings), self.settings.database_pool_size))
         return self._store
 
     def context(self, user: User) -> ToolContext:
@@ -59,6 +63,8 @@ class AssistantService:
         return self._ctx.for_user(user)
 
     def _model(self) -> BaseChatModel:
+        from assistant.agent.llm import chat_model
+
         if self._chat_model is None:
             self._chat_model = chat_model(self.settings)
         return self._chat_model
@@ -97,6 +103,8 @@ class AssistantService:
         a failure later on arrives as one ``error`` event with a message safe to show.
         """
         text = self.validate_question(question)
+        if conversation_id and not self.store.claim(conversation_id, user.name):
+            raise UnknownConversationError(conversation_id)  # before anything streams: a plain 404
 
         def events() -> Iterator[AgentEvent]:
             try:
@@ -108,6 +116,8 @@ class AssistantService:
 
     def _events(self, question: str, user: User, conversation_id: str | None, project_id: str | None, stream: bool) -> Iterator[AgentEvent]:
         conversation_id = conversation_id or new_conversation_id()
+        if not self.store.claim(conversation_id, user.name):
+            raise UnknownConversationError(conversation_id)
         turns = self.store.history(conversation_id, user.name)
         previous = turns[-1] if turns else None
         ctx = self.context(user)
@@ -138,6 +148,10 @@ class AssistantService:
             citations, grounded = shared.items, any(c.grounded for c in sections)
             remembered, topic = routes[-1].project_id, routes[-1].topic
         else:
+            from langchain_core.messages import HumanMessage
+
+            from assistant.agent.llm import ToolAgent, history_messages, system_prompt
+
             remembered = project_id or _named_project(question) or (previous.project_id if previous else None)
             agent = ToolAgent(self.settings, self._model(), list(tools.values()), system_prompt(self.settings, user, remembered))
             messages = [*history_messages(turns), HumanMessage(question)]
@@ -202,10 +216,10 @@ class AssistantService:
         return text, [], False
 
     # ----- pass-throughs for surfaces -----
-    def search(self, user: User, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
+    def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
         if not query.strip():
             raise InvalidQuestionError("检索内容不能为空")
-        return search.search_knowledge(self.context(user), query, k=k, source=source)
+        return search.search_knowledge(self.context(user), query, k=k, source=source, mode=mode)
 
     def clause(self, user: User, chunk_id: str) -> Hit:
         """The full text of a cited chunk, if the user may see it (records only for their groups)."""
@@ -224,6 +238,8 @@ class AssistantService:
         self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx", template: Path | None = None
     ) -> drafting.Draft:
         """The draft from the record; in LLM mode its prose is polished under the no-invention check."""
+        from assistant.agent.llm import paragraph_polisher
+
         polish = paragraph_polisher(self.settings, self._model()) if self.mode == "llm" else None
         return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish, template=template)
 
@@ -250,6 +266,8 @@ class AssistantService:
         """Store a thumbs up/down on an answer; returns the feedback id."""
         if rating not in ("up", "down"):
             raise ValueError("评价只能是 up 或 down")
+        if conversation_id and not self.store.owns(conversation_id, user.name):
+            raise UnknownConversationError(conversation_id)
         return self.store.add_feedback(conversation_id, user.name, rating, comment or "", question or "", answer or "", citations or [])
 
 

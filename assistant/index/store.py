@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -424,9 +424,9 @@ class KnowledgeIndex:
         }
         return [by_id[i] for i in ids if i in by_id]
 
-    def find(self, doc_id: str, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:
-        """Chunks of one document (optionally one clause), in reading order, if the user may see them."""
-        conditions: list[dict] = [{"doc_id": doc_id}]
+    def find(self, doc_id: str | None, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:
+        """Chunks of one document (``None``: of every document), optionally one clause, in reading order, if the user may see them."""
+        conditions: list[dict] = [{"doc_id": doc_id}] if doc_id is not None else []
         if clause_title is not None:
             conditions.append({"clause_title": clause_title})
         if clause is not None:
@@ -434,15 +434,14 @@ class KnowledgeIndex:
         access = _where(groups, None)
         if access:
             conditions.append(access)
-        data = self._collection.get(
-            where=conditions[0] if len(conditions) == 1 else {"$and": conditions}, include=["documents", "metadatas"]
-        )
+        where = None if not conditions else conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        data = self._collection.get(where=where, include=["documents", "metadatas"])
         hits = [(m["seq"], _hit(i, d, m)) for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])]
         return [h for _, h in sorted(hits, key=lambda pair: pair[0])]
 
 
 def report_dict(report: IndexReport) -> dict:
-    """A JSON-friendly view of an indexing run."""
-    data = asdict(report)
-    data["errors"] = [str(e) for e in report.errors]
+    """A JSON-friendly view of an indexing run; each failed file with the reason it was skipped."""
+    data = asdict(replace(report, errors=[]))
+    data["errors"] = [{"file": e.path, "reason": e.reason} for e in report.errors]
     return data

@@ -10,10 +10,12 @@ import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
 from assistant.errors import DocumentLoadError
+from assistant.ingest.anatomy import prepare
 from assistant.ingest.models import DocumentMeta, LoadedDocument, Line
 from assistant.ingest.records import record_document
 
@@ -76,38 +78,77 @@ def _read_text(path: Path) -> str:
     raise DocumentLoadError(path, "不是 UTF-8 或 GB18030 编码的文本")
 
 
-def unwrap_lines(raw_lines: list[str], is_heading: Callable[[str], bool]) -> list[str]:
-    """Re-join lines that a PDF export wrapped mid-sentence (Chinese needs no joining space)."""
-    out: list[str] = []
-    heading_wrap_done = False  # a wrapped heading takes at most one continuation line
-    for raw in raw_lines:
+LineKind = Literal["title", "opener", "bare"] | None
+_CAPTION = re.compile(r"^(?:表|图)[\s\u3000]*[A-Z]?\.?\d+(?:\.\d+)*(?:[\s\u3000]|$)")
+_NOTE = re.compile(r"^(?:注|示例)[\s\u3000]*\d*[\s\u3000]*[：:]|^\[\d+\]")  # notes, examples, [1] references
+
+
+def line_kind(text: str) -> LineKind:
+    """How a line behaves when PDF wraps are re-joined.
+
+    ``title``: a short heading or caption (a long one may take one continuation line);
+    ``opener``: a clause whose body starts on the line (untitled clause, 第X条, 注：) and runs on;
+    ``bare``: a clause number alone (a term entry), whose next line (the term) is complete.
+    """
+    from assistant.ingest.splitter import parse_heading
+
+    heading = parse_heading(text)
+    if heading is not None:
+        if heading.bare:
+            return "bare"
+        return "opener" if heading.body or heading.style == "article" else "title"
+    if _CAPTION.match(text):
+        return "title"
+    if _NOTE.match(text):
+        return "opener"
+    return None
+
+
+def unwrap_lines(raw_lines: list[str], kind: Callable[[str], LineKind] = line_kind, full_width: float | None = None) -> list[str]:
+    """Re-join lines that a PDF export wrapped mid-sentence (Chinese needs no joining space).
+
+    With ``full_width`` (the width of a full line on the page, in CJK characters), a line that
+    stops well short of it ended its paragraph even without closing punctuation.
+    """
+    return [text for _, text in _unwrap(raw_lines, kind, full_width)]
+
+
+def _unwrap(raw_lines: list[str], kind: Callable[[str], LineKind], full_width: float | None) -> list[tuple[int, str]]:
+    """(index of the first raw line, joined text) for every logical line."""
+    out: list[list] = []  # [first index, text, kind, closed]
+    for index, raw in enumerate(raw_lines):
         line = raw.strip()
         if not line:
             continue
-        previous_is_heading = bool(out) and is_heading(out[-1])
-        starts_new = (
-            not out
-            or is_heading(line)
-            or (previous_is_heading and (heading_wrap_done or len(out[-1]) < WRAPPED_HEADING_CHARS))
-            or out[-1].endswith(PARAGRAPH_END)
-            or bool(STANDARD_NUMBER.match(line))
-        )
-        heading_wrap_done = previous_is_heading and not starts_new
+        line_is = kind(line)
+        starts_new = not out or line_is is not None or bool(STANDARD_NUMBER.match(line)) or out[-1][3]
+        if not starts_new:
+            previous, previous_kind = out[-1][1], out[-1][2]
+            if previous_kind == "title":
+                starts_new = len(previous) < WRAPPED_HEADING_CHARS
+            else:
+                starts_new = previous.endswith(PARAGRAPH_END) or (
+                    full_width is not None and display_width(previous) < 0.8 * full_width
+                )
         if starts_new:
-            out.append(line)
+            after_bare = bool(out) and out[-1][2] == "bare"
+            # a bare number is complete, and so is its term line
+            out.append([index, line, line_is, line_is == "bare" or after_bare])
         else:
-            joiner = " " if out[-1][-1:].isascii() and line[:1].isascii() else ""
-            out[-1] = out[-1] + joiner + line
-    return out
+            joiner = " " if out[-1][1][-1:].isascii() and line[:1].isascii() else ""
+            out[-1][1] += joiner + line
+            if out[-1][2] == "title":  # a wrapped title takes one continuation line
+                out[-1][3] = True
+    return [(first, text) for first, text, _, _ in out]
+
+
+def display_width(text: str) -> float:
+    """Width in CJK characters: ASCII counts half."""
+    return sum(0.5 if ch.isascii() else 1.0 for ch in text)
 
 
 def _plain_lines(text: str, page: int | None = None) -> list[Line]:
-    from assistant.ingest.splitter import parse_heading
-
-    return [
-        Line(text=t, page=page)
-        for t in unwrap_lines(text.splitlines(), lambda s: parse_heading(s) is not None)
-    ]
+    return [Line(text=t, page=page) for t in unwrap_lines(text.splitlines())]
 
 
 def load_txt(path: Path, doc_id: str) -> LoadedDocument:
@@ -136,13 +177,15 @@ def load_markdown(path: Path, doc_id: str) -> LoadedDocument:
 
     def flush() -> None:
         if paragraph:
-            lines.extend(Line(text=t) for t in unwrap_lines(paragraph, lambda s: False))
+            lines.extend(Line(text=t) for t in unwrap_lines(paragraph, lambda s: None))
             paragraph.clear()
 
     for raw in text.splitlines():
         heading = re.match(r"^(#{1,6})\s+(.+?)\s*#*\s*$", raw)
         stripped = raw.strip()
-        if heading:
+        if re.fullmatch(r"<!--.*-->", stripped):
+            flush()
+        elif heading:
             flush()
             lines.append(Line(text=heading.group(2), heading_level=len(heading.group(1))))
         elif stripped.startswith("|"):
@@ -161,40 +204,239 @@ def load_markdown(path: Path, doc_id: str) -> LoadedDocument:
     return LoadedDocument(meta, [line for line in lines if line.text], str(path))
 
 
-def load_pdf(path: Path, doc_id: str) -> LoadedDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+PAGE_NUMBER = re.compile(
+    r"^[-—–\s]*(?:\d{1,4}|[ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅪⅫ]{1,3}|[IVXivx]{1,6})[-—–\s]*$"
+    r"|^第\s*\d+\s*页(?:\s*[，,/]?\s*共\s*\d+\s*页)?$|^\d+\s*/\s*\d+$"
+)
+OCR_HINT = "PDF 中没有可提取的文字（可能是扫描件），需要 OCR：安装可选组件 pip install 'linkage-assistant[ocr]' 后重新索引"
+
+
+def _furniture_key(line: str) -> str:
+    """Running headers/footers differ only in their numbers from page to page."""
+    return re.sub(r"\d+", "#", re.sub(r"[\s\u3000]+", "", line))
+
+
+def pdf_lines(pages: list[list[str]]) -> list[Line]:
+    """Body lines of a PDF: running headers/footers, page numbers and 目次 pages removed, wraps joined.
+
+    ``pages`` holds each page's printed lines; a line repeated (numbers aside) on at least half of
+    the pages is page furniture.
+    """
+    from assistant.ingest.anatomy import TOC_ENTRY, compact
+
+    with_text = [p for p in pages if p]
+    counts: dict[str, int] = {}
+    for page in with_text:
+        for key in {_furniture_key(line) for line in page if len(line) <= 60}:
+            counts[key] = counts.get(key, 0) + 1
+    furniture = {k for k, n in counts.items() if len(with_text) >= 3 and n >= max(2, len(with_text) / 2)}
+    raw: list[tuple[int, str]] = []
+    for number, page in enumerate(pages, 1):
+        edge = {*range(2), *range(len(page) - 2, len(page))}  # headers and footers print at a page's edges
+        body = [
+            line for i, line in enumerate(page)
+            if i not in edge or (_furniture_key(line) not in furniture and not PAGE_NUMBER.match(line))
+        ]
+        if body and (compact(body[0]) == "目次" or sum(1 for l in body if TOC_ENTRY.search(l)) >= 0.6 * len(body) >= 3):
+            continue  # a 目次 page
+        raw += [(number, line) for line in body]
+    widths = sorted(display_width(text) for _, text in raw)
+    full_width = widths[int(len(widths) * 0.9)] if len(widths) >= 10 else None
+    joined = _unwrap([text for _, text in raw], line_kind, full_width)
+    return [Line(text=text, page=raw[first][0]) for first, text in joined]
+
+
+def _pdf_pages(path: Path) -> tuple[list[list[str]], str, object]:
+    """Printed lines of every page (pypdfium2: best recall and fastest on our Chinese PDFs)."""
+    import pypdfium2 as pdfium
 
     try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            raise DocumentLoadError(path, "PDF 已加密，无法读取")
-        pages = [(i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages)]
-        title = (reader.metadata.title if reader.metadata else None) or ""
-    except DocumentLoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DocumentLoadError(path, f"PDF 文件损坏或格式不正确（{exc.__class__.__name__}）") from exc
-    if not any(text.strip() for _, text in pages):
-        raise DocumentLoadError(path, "PDF 中没有可提取的文字（可能是扫描件，需要先做 OCR）")
-    lines = [line for number, text in pages for line in _plain_lines(text, number)]
-    head = "\n".join(text for _, text in pages[:2])
+        pdf = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise DocumentLoadError(path, "PDF 已加密，无法读取") from exc
+        raise DocumentLoadError(path, f"PDF 文件损坏或格式不正确（{exc}）") from exc
+    pages = []
+    for index in range(len(pdf)):
+        text = pdf[index].get_textpage().get_text_range()
+        pages.append([line.strip() for line in text.splitlines() if line.strip()])
+    title = (pdf.get_metadata_dict().get("Title") or "").strip()
+    return pages, title, pdf
+
+
+def _ocr_pages(path: Path, pdf) -> list[list[str]]:
+    """Read scanned pages with the optional ``ocr`` extra (RapidOCR: its models ship in the wheel)."""
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError as exc:
+        raise DocumentLoadError(path, OCR_HINT) from exc
+    import numpy as np
+
+    engine = RapidOCR()
+    pages = []
+    for index in range(len(pdf)):
+        image = np.asarray(pdf[index].render(scale=2).to_pil().convert("RGB"))
+        result, _ = engine(image)
+        boxes = sorted(result or [], key=lambda r: (round(r[0][0][1] / 20), r[0][0][0]))  # rows, then left to right
+        # OCR drops the space between a clause number and its title: "1范围" → "1 范围"
+        pages.append([re.sub(r"^(\d{1,2}(?:\.\d{1,3})*)(?=[\u4e00-\u9fff])", r"\1 ", t.strip()) for _, t, _ in boxes if t.strip()])
+    return pages
+
+
+def load_pdf(path: Path, doc_id: str) -> LoadedDocument:
+    pages, title, pdf = _pdf_pages(path)
+    if not any(pages):
+        pages = _ocr_pages(path, pdf)
+        if not any(pages):
+            raise DocumentLoadError(path, "OCR 没有从 PDF 中读出文字")
+    lines = pdf_lines(pages)
+    head = "\n".join(line for page in pages[:3] for line in page)
     return LoadedDocument(default_meta(path, doc_id, head, title), lines, str(path))
 
 
 def _docx_table_rows(table) -> list[str]:
+    """Rows as ``| a | b |``; a merged cell is written once per row it spans (its text, not blanks)."""
     rows = []
     for row in table.rows:
         cells: list[str] = []
+        previous = None
         for cell in row.cells:
-            text = " ".join(cell.text.split())
-            if not cells or cells[-1] != text or text == "":  # merged cells repeat their text
-                cells.append(text)
+            if previous is not None and cell._tc is previous._tc:  # a horizontal merge repeats the cell
+                continue
+            previous = cell
+            cells.append(" ".join(cell.text.split()))
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
+def _roman(n: int) -> str:
+    out = ""
+    for value, numeral in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while n >= value:
+            out, n = out + numeral, n - value
+    return out
+
+
+def _letters(n: int) -> str:
+    """Word's letter numbering: A … Z, AA … ZZ."""
+    return chr(ord("A") + (n - 1) % 26) * ((n - 1) // 26 + 1)
+
+
+def format_number(value: int, fmt: str) -> str:
+    """One level's number in a Word numbering format (numFmt)."""
+    from cn2an import an2cn
+
+    if fmt in ("chineseCounting", "chineseCountingThousand", "chineseLegalSimplified", "taiwaneseCounting", "taiwaneseCountingThousand"):
+        return an2cn(value, "up" if fmt == "chineseLegalSimplified" else "low")
+    if fmt in ("ideographTraditional", "ideographZodiac"):
+        return "甲乙丙丁戊己庚辛壬癸"[(value - 1) % 10]
+    if fmt == "upperLetter":
+        return _letters(value)
+    if fmt == "lowerLetter":
+        return _letters(value).lower()
+    if fmt == "upperRoman":
+        return _roman(value)
+    if fmt == "lowerRoman":
+        return _roman(value).lower()
+    if fmt == "decimalEnclosedCircle" and 1 <= value <= 20:
+        return chr(0x2460 + value - 1)
+    if fmt == "decimalFullWidth":
+        return "".join(chr(ord(d) + 0xFEE0) for d in str(value))
+    if fmt in ("none", "bullet"):
+        return ""
+    return str(value)
+
+
+class DocxNumbering:
+    """Word automatic numbering (numbering.xml) rendered the way Word shows it: ``1``, ``5.2.1``, ``（一）``, ``第一条``.
+
+    The numbers are not in the paragraph text; a paragraph gets them from its own ``numPr`` or its
+    style's (and the styles it is based on). Counters belong to the abstract list, a level's counter
+    restarts when a higher level advances, and ``numId 0`` switches numbering off.
+    """
+
+    def __init__(self, document):
+        from docx.oxml.ns import qn
+
+        self._qn = qn
+        self.levels: dict[str, dict[int, dict]] = {}  # abstractNumId -> ilvl -> {fmt, text, start, suffix}
+        self.nums: dict[str, tuple[str, dict[int, int]]] = {}  # numId -> (abstractNumId, start overrides)
+        self.counters: dict[str, dict[int, int]] = {}
+        try:
+            root = document.part.numbering_part.element
+        except (KeyError, NotImplementedError):
+            return
+        for abstract in root.findall(qn("w:abstractNum")):
+            levels = {}
+            for lvl in abstract.findall(qn("w:lvl")):
+                levels[int(lvl.get(qn("w:ilvl")))] = {
+                    "fmt": self._val(lvl, "w:numFmt") or "decimal",
+                    "text": self._val(lvl, "w:lvlText") or "",
+                    "start": int(self._val(lvl, "w:start") or 1),
+                    "suffix": self._val(lvl, "w:suff") or "tab",
+                    "legal": lvl.find(qn("w:isLgl")) is not None,
+                }
+            self.levels[abstract.get(qn("w:abstractNumId"))] = levels
+        for num in root.findall(qn("w:num")):
+            overrides = {}
+            for override in num.findall(qn("w:lvlOverride")):
+                start = self._val(override, "w:startOverride")
+                if start is not None:
+                    overrides[int(override.get(qn("w:ilvl")))] = int(start)
+            self.nums[num.get(qn("w:numId"))] = (self._val(num, "w:abstractNumId") or "", overrides)
+
+    def _val(self, element, tag: str) -> str | None:
+        child = element.find(self._qn(tag))
+        return None if child is None else child.get(self._qn("w:val"))
+
+    def _num_pr(self, paragraph) -> tuple[str | None, int]:
+        qn = self._qn
+        ppr = paragraph._p.pPr
+        num_pr = ppr.find(qn("w:numPr")) if ppr is not None else None
+        style = paragraph.style
+        ilvl = None
+        num_id = None
+        if num_pr is not None:
+            num_id = self._val(num_pr, "w:numId")
+            ilvl = self._val(num_pr, "w:ilvl")
+        while num_id is None and style is not None:  # numbering linked to the style (GB/T templates)
+            sppr = style.element.pPr
+            snum = sppr.find(qn("w:numPr")) if sppr is not None else None
+            if snum is not None:
+                num_id = self._val(snum, "w:numId")
+                ilvl = ilvl if ilvl is not None else self._val(snum, "w:ilvl")
+            style = style.base_style
+        return num_id, int(ilvl or 0)
+
+    def label(self, paragraph) -> tuple[str, str]:
+        """(number as Word shows it, separator) for a numbered paragraph; ("", "") otherwise."""
+        num_id, ilvl = self._num_pr(paragraph)
+        if not num_id or num_id == "0" or num_id not in self.nums:
+            return "", ""
+        abstract_id, overrides = self.nums[num_id]
+        levels = self.levels.get(abstract_id, {})
+        if ilvl not in levels:
+            return "", ""
+        counters = self.counters.setdefault(abstract_id, {})
+        if ilvl in counters:
+            counters[ilvl] += 1
+        else:
+            counters[ilvl] = overrides.get(ilvl, levels[ilvl]["start"])
+        for deeper in [k for k in counters if k > ilvl]:  # a higher level advanced: lower ones restart
+            del counters[deeper]
+        legal = levels[ilvl]["legal"]
+
+        def level_number(match: re.Match) -> str:
+            k = int(match.group(1)) - 1
+            value = counters.get(k, levels.get(k, {}).get("start", 1))
+            return format_number(value, "decimal" if legal else levels.get(k, {}).get("fmt", "decimal"))
+
+        text = re.sub(r"%(\d)", level_number, levels[ilvl]["text"])
+        return text, "" if levels[ilvl]["suffix"] == "nothing" else " "
+
+
 def load_docx(path: Path, doc_id: str) -> LoadedDocument:
+    """Body paragraphs and tables in order, numbers from Word's numbering; headers and footers skipped."""
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -205,12 +447,16 @@ def load_docx(path: Path, doc_id: str) -> LoadedDocument:
         raise DocumentLoadError(path, f"DOCX 文件损坏或不是 Word 文档（{exc.__class__.__name__}）") from exc
     except Exception as exc:  # python-docx raises its own PackageNotFoundError and lxml errors
         raise DocumentLoadError(path, f"DOCX 无法解析（{exc.__class__.__name__}）") from exc
+    numbering = DocxNumbering(document)
     lines: list[Line] = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             lines.extend(Line(text=row, table=True) for row in _docx_table_rows(block))
         elif isinstance(block, Paragraph):
+            number, separator = numbering.label(block)
             text = block.text.strip()
+            if number:
+                text = f"{number}{separator}{text}".strip()
             if not text:
                 continue
             style = (block.style.name if block.style is not None else "") or ""
@@ -287,4 +533,6 @@ def load_file(path: Path, doc_id: str) -> LoadedDocument:
         raise DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）") from exc
     if not document.lines:
         raise DocumentLoadError(path, "文件中没有可索引的文字")
+    if document.meta.kind != "record":
+        prepare(document)
     return document

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 # Bump when embedding_text() or lexical_text() changes: chunk ids change with it, so stored vectors are renewed.
@@ -13,9 +14,11 @@ SOURCES = ("guideline", "standard", "record", "document")
 
 
 def format_citation(cite_as: str, clause: str, clause_title: str) -> str:
-    """Human citation such as ``GB/T 20003.1-2014 §3.2 必要专利`` or ``编制说明 二、2 …``."""
-    if clause[:1].isdigit():
+    """Human citation: ``GB/T 20003.1-2014 §3.2 必要专利``, ``编制说明 二、2 …``, ``《专利代理条例》（2018年修订）第十条``."""
+    if re.match(r"^(?:[A-Z]\.)?\d", clause):
         clause = f"§{clause}"
+    if clause.startswith("第") and cite_as.endswith(("》", "）")):  # laws are cited as 《名称》第X条
+        return " ".join(p for p in (cite_as + clause, clause_title) if p)
     return " ".join(p for p in (cite_as, clause, clause_title) if p)
 
 
@@ -44,6 +47,12 @@ class DocumentMeta:
     kind: str = "document"  # document | summary | record
     cite_as: str = ""  # short label used in citations, e.g. "编制说明"
     access: list[str] = field(default_factory=list)  # record groups; empty = public
+    layout: str = ""  # "standard" (GB/T 1.1 anatomy), "law" (编/章/节/条) or "" (anything else)
+    version: str = ""  # a law's version from its own lines, e.g. "2018年修订", "2019年3月1日施行"
+    english_title: str = ""
+    published: str = ""  # cover dates of a standard, as written
+    effective: str = ""
+    publisher: str = ""
 
     def label(self) -> str:
         if self.cite_as:

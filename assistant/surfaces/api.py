@@ -27,6 +27,7 @@ from assistant.index.store import report_dict
 from assistant.settings import Settings, get_settings
 from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep
 from assistant.surfaces.limits import BodySizeLimit
+from assistant.surfaces.openapi_docs import document_responses
 from assistant.surfaces.problems import install_problem_handlers, problem, public_message, status_for
 from assistant.tools.drafting import DEFAULT_KIND, FORMATS
 from assistant.tools.search import SOURCES
@@ -181,7 +182,7 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="索引已就绪")
+    @app.get("/readyz", tags=["ops"], summary="索引已就绪", responses={503: {"description": "知识库尚未建立索引"}})
     def readyz() -> Response:
         if not service.index_ready():
             return problem(503, "知识库尚未建立索引：请先运行 `linkage index`。", "/readyz")
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
         return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    document_responses(app)
     return app
 
 

@@ -1,71 +1,154 @@
-"""`linkage` command line. The CLI user is the local administrator unless --as-groups says otherwise."""
+"""`linkage` command line. The CLI user is the local administrator unless --as-groups says otherwise.
+
+Every command goes through `AssistantService`, the one front door the HTTP API and the bots use
+too. Heavy modules (the service, the index, Chroma, LangChain) are imported inside the commands,
+so `linkage --help` and mistyped commands answer at once.
+"""
 
 from __future__ import annotations
 
+import errno
+import getpass
 import json
+import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from assistant.errors import LinkageError
-from assistant.settings import get_settings
-from assistant.tools.context import ToolContext, User
-from assistant.tools.drafting import DEFAULT_KIND, draft_proposal
-from assistant.tools.readiness import check_readiness
-from assistant.tools.records import get_project, list_projects
-from assistant.tools.search import SOURCES, search_knowledge, update_index
+from assistant.errors import IndexNotReadyError, LinkageError
+from assistant.settings import get_settings, require_complete_llm
+from assistant.surfaces.cli_chinese import ChineseCommand, ChineseGroup
+
+if TYPE_CHECKING:
+    from assistant.agent.models import Answer
+    from assistant.agent.service import AssistantService
+    from assistant.tools.context import User
 
 app = typer.Typer(
+    cls=ChineseGroup,
     help="联动助手：技术、专利和标准联动工作的检索增强助手。",
     no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
 console = Console()
 err_console = Console(stderr=True)
+logging.getLogger("pypdf").setLevel(logging.ERROR)  # its English warnings about damaged PDFs; we report the file
+
+_OS_ERRORS = {
+    errno.ENOENT: "文件或目录不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.EISDIR: "这是一个目录",
+    errno.ENOTDIR: "路径中有一部分不是目录",
+    errno.ENOSPC: "磁盘空间不足",
+    errno.EROFS: "文件系统是只读的",
+    errno.EEXIST: "文件已存在",
+    errno.ENAMETOOLONG: "文件名太长",
+}
+
+TOOL_NAMES = {
+    "search_knowledge": "检索知识库",
+    "list_projects": "查看项目列表",
+    "get_project": "读取项目记录",
+    "check_readiness": "检查阶段就绪情况",
+    "draft_proposal": "起草立项材料",
+    "explain_stage": "查阅工作流程",
+}
 
 
-def _context(as_groups: str | None = None) -> ToolContext:
-    settings = get_settings()
+def os_error_text(exc: OSError) -> str:
+    """The operating system's reason in Chinese (its own strerror is English)."""
+    reason = _OS_ERRORS.get(exc.errno, exc.strerror or "无法访问")
+    return f"{exc.filename}：{reason}" if exc.filename else reason
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return f"uid{os.getuid()}"
+
+
+def _user(as_groups: str | None = None) -> User:
+    """The local administrator, or a user of ``as_groups``; the name is the identity conversations belong to."""
+    from assistant.tools.context import User
+
     if as_groups is None:
-        return ToolContext(settings)
-    groups = [g.strip() for g in as_groups.split(",") if g.strip()]
-    return ToolContext(settings, User(name="cli", groups=groups))
+        return User(name=f"cli:{_os_user()}", groups=None, admin=True)
+    groups = sorted({g.strip() for g in as_groups.split(",") if g.strip()})
+    return User(name=f"cli:{_os_user()}[{','.join(groups)}]", groups=groups)
+
+
+def _service() -> AssistantService:
+    """The service over the configured data dir; a half-configured LLM is an error, not offline."""
+    from assistant.agent.service import AssistantService
+
+    settings = get_settings()
+    require_complete_llm(settings)
+    return AssistantService(settings)
+
+
+def _require_index(service: AssistantService) -> None:
+    if not service.index_ready():
+        raise IndexNotReadyError("知识库尚未建立索引：请先运行 `linkage index`。")
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn domain errors into one clear line and exit code 2 — never a traceback."""
+    """Turn domain, settings and OS errors into one clear Chinese line and exit code 2 — never a traceback."""
+    from pydantic import ValidationError
+
     try:
         yield
     except (LinkageError, ValueError, PermissionError) as exc:
-        err_console.print(f"[red]错误：[/red]{escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        if isinstance(exc, ValidationError):
+            names = "、".join("LINKAGE_" + str(e["loc"][0]).upper() for e in exc.errors() if e.get("loc"))
+            message = f"配置有误，请检查 {names or '环境变量'}。"
+        elif isinstance(exc, PermissionError) and exc.errno is not None:
+            message = os_error_text(exc)
+        else:
+            message = str(exc)
+        _fail(message)
+    except OSError as exc:
+        _fail(os_error_text(exc))
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[red]错误：[/red]{escape(message)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
 
 
 AsGroups = Annotated[
-    Optional[str], typer.Option("--as-groups", help="以这些用户组（逗号分隔）的身份查询；默认是本地管理员，可见全部项目记录。")
+    Optional[str], typer.Option("--as-groups", metavar="用户组", help="以这些用户组（逗号分隔）的身份查询；默认是本地管理员，可见全部项目记录。")
 ]
+AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出。")]
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="要加入索引的文件或文件夹（PDF、DOCX、Markdown、TXT、HTML、YAML 项目记录）。")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="路径", help="要加入索引的文件或文件夹（PDF、DOCX、Markdown、TXT、HTML、YAML 项目记录）。", show_default=False)] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="清空后重建索引。")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出结果。")] = False,
+    as_json: AsJson = False,
 ) -> None:
-    """索引随附语料以及给定的文件/文件夹（增量：未变化的文件跳过，已删除的文件移出索引）。"""
+    """索引随附语料以及给定的文件/文件夹（增量：未变化的文件跳过，已删除的文件移出索引）。
+
+    有文件无法读取时，其余文件照常索引，逐个说明原因，退出码为 1。
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from assistant.index.store import report_dict
 
     with user_errors():
-        ctx = _context()
+        service = _service()
         show_bar = sys.stderr.isatty() and not as_json
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -78,7 +161,7 @@ def index(
                     tasks[description] = bar.add_task(description, total=total)
                 bar.update(tasks[description], completed=completed, total=total)
 
-            report = update_index(ctx, paths or [], rebuild=rebuild, progress=progress)
+            report = service.update_index(_user(), paths or [], rebuild=rebuild, progress=progress)
     if as_json:
         print(json.dumps(report_dict(report), ensure_ascii=False, indent=2))
     else:
@@ -88,25 +171,27 @@ def index(
             f"索引共 {report.total_chunks} 段。"
         )
     for error in report.errors:
-        err_console.print(f"[yellow]跳过：[/yellow]{escape(str(error))}")
+        err_console.print(f"[yellow]跳过：[/yellow]{escape(str(error))}", highlight=False)
+    if report.errors:
+        raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def search(
-    query: Annotated[str, typer.Argument(help="问题或关键词。")],
+    query: Annotated[str, typer.Argument(metavar="问题", help="问题或关键词。", show_default=False)],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="返回条数。")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出。")] = False,
-    source: Annotated[Optional[str], typer.Option("--source", help=f"只检索某类来源：{'|'.join(SOURCES)}。")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="hybrid | dense | bm25")] = "hybrid",
+    as_json: AsJson = False,
+    source: Annotated[Optional[str], typer.Option("--source", metavar="来源", help="只检索某类来源：guideline（指南）| standard（标准）| record（项目记录）| document（加入的文档）。")] = None,
+    mode: Annotated[str, typer.Option("--mode", metavar="方式", help="hybrid（混合）| dense（向量）| bm25（关键词）")] = "hybrid",
     as_groups: AsGroups = None,
 ) -> None:
     """检索知识库，返回带条款引用的片段。"""
     with user_errors():
-        if not query.strip():
-            raise ValueError("检索内容不能为空")
         if mode not in ("hybrid", "dense", "bm25"):
             raise ValueError("--mode 只能是 hybrid、dense 或 bm25")
-        hits = search_knowledge(_context(as_groups), query, k=k, source=source, mode=mode)
+        service = _service()
+        _require_index(service)
+        hits = service.search(_user(as_groups), query, k=k, source=source, mode=mode)
     if as_json:
         print(json.dumps({"hits": [h.to_json() for h in hits]}, ensure_ascii=False, indent=2))
         return
@@ -118,17 +203,17 @@ def search(
         console.print()
 
 
-projects_app = typer.Typer(help="项目记录：列出、查看（只显示你所在用户组可见的项目）。", pretty_exceptions_enable=False)
+projects_app = typer.Typer(cls=ChineseGroup, help="项目记录：列出、查看（只显示你所在用户组可见的项目）。", pretty_exceptions_enable=False)
 app.add_typer(projects_app, name="projects")
 
-STATUS_MARK = {"met": "✅", "partial": "🟡", "missing": "❌"}
+STATUS_MARK = {"met": "[green]✓ 满足[/green]", "partial": "[yellow]◐ 部分[/yellow]", "missing": "[red]✗ 缺少[/red]"}
 
 
 @projects_app.callback(invoke_without_command=True)
 def projects(
     typer_ctx: typer.Context,
-    stage: Annotated[Optional[str], typer.Option("--stage", help="只列出处于该阶段的项目（如 评估、立项阶段）。")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出。")] = False,
+    stage: Annotated[Optional[str], typer.Option("--stage", metavar="阶段", help="只列出处于该阶段的项目（如 评估、立项阶段）。")] = None,
+    as_json: AsJson = False,
     as_groups: AsGroups = None,
 ) -> None:
     """列出可见的项目；`linkage projects show 编号` 查看单个项目。"""
@@ -137,7 +222,7 @@ def projects(
     from rich.table import Table
 
     with user_errors():
-        found = list_projects(_context(as_groups), stage=stage)
+        found = _service().list_projects(_user(as_groups), stage)
     if as_json:
         print(json.dumps({"projects": [p.model_dump() for p in found]}, ensure_ascii=False, indent=2))
         return
@@ -152,9 +237,12 @@ def projects(
     console.print(table)
 
 
-@projects_app.command("show")
+ProjectId = Annotated[str, typer.Argument(metavar="项目编号", help="项目编号，如 P-2025-001。", show_default=False)]
+
+
+@projects_app.command("show", cls=ChineseCommand)
 def projects_show(
-    project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
+    project_id: ProjectId,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出完整记录。")] = False,
     as_groups: AsGroups = None,
 ) -> None:
@@ -162,7 +250,7 @@ def projects_show(
     from rich.table import Table
 
     with user_errors():
-        record = get_project(_context(as_groups), project_id)
+        record = _service().get_project(_user(as_groups), project_id)
     if as_json:
         print(json.dumps(record.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
@@ -198,22 +286,22 @@ def projects_show(
         console.print(table)
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def check(
-    project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
-    stage: Annotated[Optional[str], typer.Option("--stage", help="目标阶段；默认是项目的下一阶段。")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出。")] = False,
+    project_id: ProjectId,
+    stage: Annotated[Optional[str], typer.Option("--stage", metavar="阶段", help="目标阶段；默认是项目的下一阶段。")] = None,
+    as_json: AsJson = False,
     as_groups: AsGroups = None,
 ) -> None:
     """检查项目是否具备进入目标阶段的条件：逐项列出要求、已有材料和依据条款。"""
     from rich.table import Table
 
     with user_errors():
-        report = check_readiness(_context(as_groups), project_id, stage)
+        report = _service().check_readiness(_user(as_groups), project_id, stage)
     if as_json:
         print(json.dumps(report.model_dump(), ensure_ascii=False, indent=2))
         return
-    verdict = "[green]✅ 就绪[/green]" if report.ready else "[red]❌ 未就绪[/red]"
+    verdict = "[green]✓ 就绪[/green]" if report.ready else "[red]✗ 未就绪[/red]"
     console.print(f"项目 {report.project_id}：当前阶段「{report.current_stage}」→ 目标阶段「{report.target_stage}」  {verdict}")
     table = Table(show_lines=True)
     table.add_column("", no_wrap=True)
@@ -229,18 +317,19 @@ def check(
             console.print(f"{n}. {escape(action)}", highlight=False)
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def draft(
-    project_id: Annotated[str, typer.Argument(help="项目编号，如 P-2025-001。")],
-    kind: Annotated[str, typer.Option("--kind", help="文稿类型：联动创新项目立项建议书 | 团体标准项目建议书。")] = DEFAULT_KIND,
-    fmt: Annotated[str, typer.Option("--format", help="docx | pdf（需安装 LibreOffice）| md")] = "docx",
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
-    template: Annotated[Optional[Path], typer.Option("--template", help="本单位的 Word 模板（.docx）：保留其样式、页眉页脚和封面，正文放在“{{正文}}”段落处，并填写 {{项目名称}} 等占位符；默认取 LINKAGE_DRAFT_TEMPLATE。")] = None,
+    project_id: ProjectId,
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="类型", help="文稿类型：联动创新项目立项建议书（默认）| 团体标准项目建议书。")] = None,
+    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | pdf（需安装 LibreOffice）| md")] = "docx",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="文件", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
+    template: Annotated[Optional[Path], typer.Option("--template", metavar="模板", help="本单位的 Word 模板（.docx）：保留其样式、页眉页脚和封面，正文放在“{{正文}}”段落处，并填写 {{项目名称}} 等占位符；默认取 LINKAGE_DRAFT_TEMPLATE。")] = None,
     as_groups: AsGroups = None,
 ) -> None:
-    """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。"""
+    """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。配置了大模型时润色文字（不增加事实）。"""
     with user_errors():
-        result = draft_proposal(_context(as_groups), project_id, kind=kind, fmt=fmt, template=template)
+        options = {"kind": kind} if kind else {}
+        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, template=template, **options)
         if output is not None and str(output) == "-":
             sys.stdout.buffer.write(result.content)
             sys.stdout.flush()
@@ -249,7 +338,7 @@ def draft(
             try:
                 target.write_bytes(result.content)
             except OSError as exc:
-                raise ValueError(f"无法写入 {target}：{exc.strerror or exc}") from None
+                raise ValueError(f"无法写入 {target}：{_OS_ERRORS.get(exc.errno, exc.strerror or '无法访问')}") from None
             console.print(f"已生成 {escape(str(target))}")
     if result.missing:
         err_console.print(f"[yellow]待补充 {len(result.missing)} 项：[/yellow]")
@@ -257,37 +346,112 @@ def draft(
             err_console.print(f"- {escape(item)}", highlight=False, soft_wrap=True)
 
 
-@app.command()
-def ask(
-    question: Annotated[str, typer.Argument(help="问题，例如“联动指南是谁起草的？”。")],
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出回答、出处和工具调用。")] = False,
-    conversation: Annotated[Optional[str], typer.Option("--conversation", help="对话编号：在这次对话里接着追问。")] = None,
-    project: Annotated[Optional[str], typer.Option("--project", help="本次提问关注的项目编号，如 P-2025-001。")] = None,
-    as_groups: AsGroups = None,
-) -> None:
-    """提问：配置了大模型时由模型调用工具作答，否则离线从原文抽取作答；每条事实附编号出处。"""
-    from assistant.agent.service import AssistantService
+def _answer(service: AssistantService, question: str, user: User, conversation: str | None, project: str | None) -> Answer:
+    """Ask through the service; on a terminal, a status line says which tool is running."""
+    events = service.ask_stream(question, user, conversation, project)
+    with err_console.status("正在思考…") as status:
+        for event in events:
+            if event.type == "step":
+                status.update(f"正在{TOOL_NAMES.get(event.tool or '', event.tool)}…")
+            elif event.type == "error":
+                raise LinkageError(event.text or "回答失败，请重试。")
+            elif event.type == "final" and event.answer:
+                return event.answer
+    raise LinkageError("回答中断，请重试。")
 
-    with user_errors():
-        ctx = _context(as_groups)
-        answer = AssistantService(ctx.settings, index=ctx.index).ask(question, ctx.user, conversation, project)
-    if as_json:
-        print(json.dumps(answer.model_dump(), ensure_ascii=False, indent=2))
-        return
+
+def _print_answer(answer: Answer) -> None:
     console.print(escape(answer.answer), highlight=False, soft_wrap=True)
     if answer.citations:
         console.print("\n[bold]出处：[/bold]")
         for citation in answer.citations:
             console.print(f"[bold cyan]\\[{citation.n}][/bold cyan] {escape(citation.label or citation.title)}", highlight=False, soft_wrap=True)
             console.print(f"    “{escape(citation.quote)}”", style="dim", highlight=False, soft_wrap=True)
+
+
+Project = Annotated[Optional[str], typer.Option("--project", metavar="项目编号", help="提问关注的项目编号，如 P-2025-001。")]
+
+
+@app.command(cls=ChineseCommand)
+def ask(
+    question: Annotated[str, typer.Argument(metavar="问题", help="问题，例如“联动指南是谁起草的？”。", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出回答、出处和工具调用。")] = False,
+    conversation: Annotated[Optional[str], typer.Option("--conversation", metavar="对话编号", help="在这次对话里接着追问。")] = None,
+    project: Project = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """提问：配置了大模型时由模型调用工具作答，否则离线从原文抽取作答；每条事实附编号出处。"""
+    with user_errors():
+        service = _service()
+        service.validate_question(question)
+        _require_index(service)
+        answer = _answer(service, question, _user(as_groups), conversation, project)
+    if as_json:
+        print(json.dumps(answer.model_dump(), ensure_ascii=False, indent=2))
+        return
+    _print_answer(answer)
     err_console.print(f"[dim]对话编号 {answer.conversation_id}：用 --conversation {answer.conversation_id} 接着追问。[/dim]", soft_wrap=True)
+
+
+def _converse(service: AssistantService, user: User, conversation: str | None, project: str | None, interactive: bool) -> None:
+    """Question after question in one conversation until /退出; EOF and Ctrl-C propagate to end it."""
+    mode = "大模型" if service.mode == "llm" else "离线"
+    err_console.print(f"[dim]联动助手（{mode}模式）。输入问题后回车；/新对话 重新开始；/退出 或 Ctrl-D 结束。[/dim]")
+    while True:
+        question = input("你：" if interactive else "").strip()
+        if not question:
+            continue
+        if question in QUIT:
+            break
+        if question in NEW_CONVERSATION:
+            conversation = None
+            err_console.print("[dim]已开始新的对话。[/dim]")
+            continue
+        try:
+            with user_errors():
+                answer = _answer(service, question, user, conversation, project)
+        except typer.Exit:
+            continue  # the error was printed; the session goes on
+        conversation = answer.conversation_id
+        project = None  # the conversation remembers it from here on
+        _print_answer(answer)
+        console.print()
+
+
+NEW_CONVERSATION = ("/新对话", "/new")
+QUIT = ("/退出", "/exit", "/quit")
+
+
+@app.command(cls=ChineseCommand)
+def chat(
+    project: Project = None,
+    conversation: Annotated[Optional[str], typer.Option("--conversation", metavar="对话编号", help="接着已有的对话继续。")] = None,
+    as_groups: AsGroups = None,
+) -> None:
+    """交互式对话：索引和模型只加载一次，可以连续追问（“那它还缺什么？”）。
+
+    输入 /新对话 开始新的对话，/退出、Ctrl-D 或 Ctrl-C 结束。
+    """
+    with user_errors():
+        service = _service()
+        _require_index(service)
+        user = _user(as_groups)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        import readline  # noqa: F401 - line editing and ↑ history for input()
+    try:
+        _converse(service, user, conversation, project, interactive)
+    except (EOFError, KeyboardInterrupt):  # Ctrl-D / Ctrl-C end the session
+        if interactive:
+            err_console.print()
+    err_console.print("[dim]再见。[/dim]")
 
 
 def main() -> None:  # pragma: no cover - console-script shim
     app()
 
 
-eval_app = typer.Typer(help="评测：检索质量与回答质量。", no_args_is_help=True)
+eval_app = typer.Typer(cls=ChineseGroup, help="评测：检索质量与回答质量。", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 
@@ -303,7 +467,7 @@ def exit_below_thresholds(failed: list[str]) -> None:
         raise typer.Exit(1)
 
 
-@eval_app.command("retrieval")
+@eval_app.command("retrieval", cls=ChineseCommand)
 def eval_retrieval(
     min_recall_at_5: Annotated[float, typer.Option(help="混合检索 recall@5 的最低要求。")] = 0.9,
     min_recall_at_1: Annotated[float, typer.Option(help="混合检索 recall@1 的最低要求。")] = 0.0,
@@ -311,13 +475,15 @@ def eval_retrieval(
     show_misses: Annotated[bool, typer.Option("--show-misses", help="列出混合检索前 5 条未命中的问题。")] = False,
 ) -> None:
     """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引）。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from evals.retrieval import evaluate, load_questions, misses
 
     with user_errors():
-        ctx = _context()
-        update_index(ctx)
+        service, admin = _service(), _user()
+        service.update_index(admin)
+        ctx = service.context(admin)
         questions = load_questions()
         with Progress(
             TextColumn("检索评测"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -340,7 +506,7 @@ def eval_retrieval(
     ))
 
 
-@eval_app.command("answers")
+@eval_app.command("answers", cls=ChineseCommand)
 def eval_answers(
     min_fact_recall: Annotated[float, typer.Option(help="事实召回率（回答包含应有事实的比例）的最低要求。")] = 0.9,
     min_citation_validity: Annotated[float, typer.Option(help="引用有效率（引文逐字出现在所引片段中）的最低要求。")] = 1.0,
@@ -349,6 +515,7 @@ def eval_answers(
     show_failures: Annotated[bool, typer.Option("--show-failures", help="列出未通过的问题。")] = False,
 ) -> None:
     """对 evals/answers.yaml 中的问题评测回答：事实召回、引用有效性、拒答正确性（先增量更新索引）。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from evals.answers import eval_service, evaluate, load_questions
@@ -356,11 +523,12 @@ def eval_answers(
     with user_errors():
         if mode not in ("auto", "offline", "llm"):
             raise ValueError("--mode 只能是 auto、offline 或 llm")
-        ctx = _context()
+        service, admin = _service(), _user()
+        ctx = service.context(admin)
         if mode == "llm" and not ctx.settings.llm_configured:
             raise ValueError("没有配置大模型：请设置 LINKAGE_LLM_BASE_URL 和 LINKAGE_LLM_MODEL")
         modes = [mode] if mode != "auto" else ["offline"] + (["llm"] if ctx.settings.llm_configured else [])
-        update_index(ctx)
+        service.update_index(admin)
         questions = load_questions()
         results = []
         with Progress(
@@ -399,7 +567,7 @@ def eval_answers(
 # ----- surfaces: the HTTP service and the chat bots -----
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def serve(
     host: Annotated[str, typer.Option("--host", help="监听地址。")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="监听端口。")] = 8000,
@@ -414,28 +582,29 @@ def serve(
     import uvicorn
 
     from assistant.surfaces.api import check_serve_settings
+    from assistant.surfaces.limits import server_options
 
     with user_errors():
         check_serve_settings(get_settings())
-    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers,
+                **server_options(get_settings()))
 
 
-@app.command("slack")
+@app.command("slack", cls=ChineseCommand)
 def slack_bot() -> None:
     """以 Socket Mode 连接 Slack（不需要公网地址）：回答 @提及和私信，支持 /linkage 命令。
 
     需要：LINKAGE_SLACK_BOT_TOKEN（xoxb-…）和 LINKAGE_SLACK_APP_TOKEN（xapp-…，带 connections:write）。
     可选：LINKAGE_SLACK_USER_GROUPS（Slack 用户 → 用户组）、LINKAGE_SLACK_CHANNEL_GROUPS（频道 → 用户组）。
     """
-    from assistant.agent.service import AssistantService
     from assistant.surfaces.slack import run_socket_mode
 
-    settings = get_settings()
     with user_errors(), _until_interrupted():
-        run_socket_mode(settings, AssistantService(settings))
+        service = _service()
+        run_socket_mode(service.settings, service)
 
 
-@app.command("dingtalk")
+@app.command("dingtalk", cls=ChineseCommand)
 def dingtalk_bot() -> None:
     """以 Stream 模式连接钉钉（不需要公网地址）：在单聊和 @机器人 的群聊中回答。
 
@@ -443,12 +612,11 @@ def dingtalk_bot() -> None:
     可选：LINKAGE_DINGTALK_STAFF_GROUPS（员工 staffId → 用户组）、LINKAGE_DINGTALK_CONVERSATION_GROUPS
     （群 openConversationId → 用户组）、LINKAGE_DINGTALK_AI_CARD=true（用 AI 卡片流式回答）。
     """
-    from assistant.agent.service import AssistantService
     from assistant.surfaces.dingtalk import run_stream_mode
 
-    settings = get_settings()
     with user_errors(), _until_interrupted():
-        run_stream_mode(settings, AssistantService(settings))
+        service = _service()
+        run_stream_mode(service.settings, service)
 
 
 @contextmanager
@@ -458,3 +626,7 @@ def _until_interrupted() -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         err_console.print("已停止。")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m assistant.surfaces.cli`
+    main()

@@ -2,7 +2,11 @@
 
 Both paths share one `ChatbotHandler`: it answers in Markdown with numbered citations through the
 message's session webhook (or, with ``dingtalk_ai_card``, streams into an AI card). Slow work runs
-in a worker thread (`asyncio.to_thread` in stream mode, a background task for the callback).
+in a worker thread (`asyncio.to_thread` in stream mode; for the callback a small pool of its own, so
+a webhook that never answers cannot take the threads the HTTP routes need), and every reply is
+posted with a timeout, only to a webhook on DingTalk's own origins that has not yet expired.
+The callback's signature covers the timestamp, not the body, so each signature is accepted once.
+The asker is known only by their staffId; a message without one is not answered.
 In group chats it answers only when @-mentioned; the asker's groups (``dingtalk_staff_groups``)
 are narrowed to those the group chat is mapped to (``dingtalk_conversation_groups``), because
 everyone in the chat reads the answer.
@@ -16,11 +20,16 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
+import httpx
 from dingtalk_stream import AckMessage, ChatbotHandler, ChatbotMessage, Credential, DingTalkStreamClient
 from dingtalk_stream.frames import CallbackMessage
-from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 
 from assistant.agent.models import Answer
 from assistant.agent.service import AssistantService
@@ -34,8 +43,10 @@ TITLE = "联动助手"
 HELP = "请直接输入问题，例如：**标准必要专利的许可声明有哪些要求？** 回答会附上所依据的条款。"
 NO_SOURCES = "> ⚠️ 没有找到可引用的条款依据，以下回答未经原文核实，请谨慎参考。"
 FAILED = "抱歉，处理这个问题时出错了，请稍后再试；若问题持续，请联系管理员。"
+UNKNOWN_SENDER = "无法确认提问人的身份（消息缺少 staffId）：联动助手只回答本企业成员的提问。"
 MAX_AGE_MS = 3600 * 1000  # DingTalk: a signed request older than an hour is refused
 MAX_SKEW_MS = 60 * 1000  # and one from more than a minute in the future
+MAX_REMEMBERED = 100_000  # used signatures kept for replay checks (about 15 MB at most)
 
 
 def sign(timestamp: str, secret: str) -> str:
@@ -54,13 +65,79 @@ def verify(timestamp: str | None, signature: str | None, secret: str, now_ms: in
     return hmac.compare_digest(sign(timestamp, secret), signature)
 
 
+class SeenSignatures:
+    """Signatures already accepted, each remembered until `verify` would refuse it anyway.
+
+    Bounded: when full of live signatures a new one is refused (the caller answers 503) rather
+    than a live one forgotten early, which would reopen its replay window. Event-loop use only;
+    each server process keeps its own.
+    """
+
+    def __init__(self, max_entries: int = MAX_REMEMBERED):
+        self.max_entries = max_entries
+        self._expiry: OrderedDict[str, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    @property
+    def full(self) -> bool:
+        return len(self._expiry) >= self.max_entries
+
+    def first_use(self, key: str, expires_ms: int, now_ms: int) -> bool:
+        while self._expiry:
+            oldest, expiry = next(iter(self._expiry.items()))
+            if expiry > now_ms:
+                break
+            del self._expiry[oldest]
+        if key in self._expiry or self.full:
+            return False
+        self._expiry[key] = expires_ms
+        return True
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL without user info; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
+def webhook_allowed(url: str | None, expires_ms: int | None, origins: list[str], now_ms: int | None = None) -> bool:
+    """A session webhook we may post to: on one of ``origins`` and not past its expiry time."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    origin = _origin(url or "")
+    return origin is not None and expires_ms is not None and expires_ms > now_ms and origin in {_origin(o) for o in origins}
+
+
+def refusal(message: ChatbotMessage, settings: Settings) -> str | None:
+    """Why a callback message must not be answered, or None."""
+    if not webhook_allowed(message.session_webhook, message.session_webhook_expired_time, settings.dingtalk_webhook_origins):
+        return "钉钉消息的 sessionWebhook 不是钉钉的地址、缺少有效期或已过期。"
+    if not message.sender_staff_id:
+        return "钉钉消息缺少 senderStaffId：只回答本企业成员的提问。"
+    return None
+
+
 def dingtalk_user(settings: Settings, message: ChatbotMessage) -> User:
-    staff = message.sender_staff_id or ""
+    """The asker by staffId only (a senderId could equal someone's staffId); narrowed in group chats."""
+    staff = message.sender_staff_id
     groups = list(settings.dingtalk_staff_groups.get(staff, []))
     if message.conversation_type == "2":
         allowed = settings.dingtalk_conversation_groups.get(message.conversation_id or "", [])
         groups = [g for g in groups if g in allowed]
-    return User(name=f"dingtalk:{staff or message.sender_id}", groups=groups)
+    return User(name=f"dingtalk:{staff}", groups=groups)  # never senderId: a callback body can claim any
+
+
+def dingtalk_conversation(message: ChatbotMessage) -> str | None:
+    """One conversation per chat and staff member; a sender without staffId gets no memory at all."""
+    staff = message.sender_staff_id or ""
+    return f"dingtalk-{message.conversation_id}-{staff}" if staff else None
 
 
 def answer_markdown(answer: Answer) -> str:
@@ -85,6 +162,7 @@ class LinkageChatbotHandler(ChatbotHandler):
         super().__init__()
         self.settings = settings
         self.service = service
+        self.http = httpx.Client(timeout=settings.dingtalk_reply_timeout)
 
     async def process(self, callback: CallbackMessage):
         await asyncio.to_thread(self.answer, ChatbotMessage.from_dict(callback.data))
@@ -93,12 +171,15 @@ class LinkageChatbotHandler(ChatbotHandler):
     def answer(self, message: ChatbotMessage) -> None:
         if message.conversation_type == "2" and not message.is_in_at_list:
             return
+        if not message.sender_staff_id:
+            self.reply_markdown(TITLE, UNKNOWN_SENDER, message)
+            return
         question = "\n".join(message.get_text_list() or []).strip()
         if not question:
             self.reply_markdown(TITLE, HELP, message)
             return
         user = dingtalk_user(self.settings, message)
-        conversation = f"dingtalk-{message.conversation_id}"
+        conversation = dingtalk_conversation(message)
         try:
             if self.settings.dingtalk_ai_card and self.dingtalk_client is not None:
                 self._answer_in_card(question, user, conversation, message)
@@ -111,7 +192,24 @@ class LinkageChatbotHandler(ChatbotHandler):
             log.exception("DingTalk answer failed")
             self.reply_markdown(TITLE, FAILED, message)
 
-    def _answer_in_card(self, question: str, user: User, conversation: str, message: ChatbotMessage) -> None:
+    def reply_markdown(self, title: str, text: str, incoming_message: ChatbotMessage) -> dict | None:
+        """Post to the session webhook with a timeout; refuse webhooks off DingTalk's origins or expired."""
+        message = incoming_message
+        if not webhook_allowed(message.session_webhook, message.session_webhook_expired_time,
+                               self.settings.dingtalk_webhook_origins):
+            log.warning("DingTalk reply not sent: the sessionWebhook is not on an allowed origin or has expired")
+            return None
+        body = {"msgtype": "markdown", "markdown": {"title": title, "text": text},
+                "at": {"atUserIds": [message.sender_staff_id]}}
+        try:
+            response = self.http.post(message.session_webhook, json=body)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("DingTalk reply failed: %s", type(exc).__name__)
+            return None
+
+    def _answer_in_card(self, question: str, user: User, conversation: str | None, message: ChatbotMessage) -> None:
         """Stream tokens into an AI card; if the app may not create cards, fall back to Markdown."""
         card = self.ai_markdown_card_start(message, title=TITLE)
         text, last = "", 0.0
@@ -132,23 +230,51 @@ class LinkageChatbotHandler(ChatbotHandler):
                 self.reply_markdown(TITLE, event.text or FAILED, message)
 
 
+class CallbackAnswerer:
+    """Answers accepted callbacks on a bounded pool of its own threads, never the request threadpool."""
+
+    def __init__(self, settings: Settings, service: AssistantService):
+        self.handler = LinkageChatbotHandler(settings, service)
+        self.pool = ThreadPoolExecutor(max_workers=settings.dingtalk_reply_workers, thread_name_prefix="dingtalk")
+        self.slots = threading.BoundedSemaphore(settings.dingtalk_max_pending)
+
+    def submit(self, message: ChatbotMessage) -> bool:
+        """Queue the answer; False when ``dingtalk_max_pending`` answers are already waiting."""
+        if not self.slots.acquire(blocking=False):
+            return False
+        self.pool.submit(self.handler.answer, message).add_done_callback(lambda _: self.slots.release())
+        return True
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 def mount_dingtalk(app: FastAPI, settings: Settings, service: AssistantService) -> None:
-    """`/dingtalk/callback` for an outgoing robot: check the signature, answer via the session webhook."""
-    handler = LinkageChatbotHandler(settings, service)
+    """`/dingtalk/callback` for an outgoing robot: check the signature once, answer via the session webhook."""
+    answerer = CallbackAnswerer(settings, service)
+    app.state.dingtalk = answerer
+    seen = SeenSignatures()
     secret = settings.dingtalk_robot_secret.get_secret_value()
 
     @app.post("/dingtalk/callback", include_in_schema=False)
-    async def dingtalk_callback(request: Request, background: BackgroundTasks) -> dict:
-        if not verify(request.headers.get("timestamp"), request.headers.get("sign"), secret):
+    async def dingtalk_callback(request: Request) -> dict:
+        timestamp, signature = request.headers.get("timestamp"), request.headers.get("sign")
+        now_ms = int(time.time() * 1000)
+        if not verify(timestamp, signature, secret, now_ms):
             raise HTTPException(401, "钉钉签名无效或已过期。")
+        if not seen.first_use(f"{timestamp}:{signature}", int(timestamp) + MAX_AGE_MS, now_ms):
+            if seen.full:
+                raise HTTPException(503, "钉钉回调过多，请稍后再试。")
+            raise HTTPException(401, "钉钉签名已被使用过（疑似重放），已拒绝。")
         try:
-            payload = json.loads(await request.body())
-            message = ChatbotMessage.from_dict(payload)
+            message = ChatbotMessage.from_dict(json.loads(await request.body()))
         except (ValueError, TypeError, KeyError, AttributeError):
             raise HTTPException(422, "无法解析钉钉消息。") from None
-        if not message.session_webhook:
-            raise HTTPException(422, "钉钉消息缺少 sessionWebhook。")
-        background.add_task(handler.answer, message)
+        reason = refusal(message, settings)
+        if reason:
+            raise HTTPException(422, reason)
+        if not answerer.submit(message):
+            raise HTTPException(503, "待回答的钉钉消息过多，请稍后再试。")
         return {}
 
 

@@ -1,10 +1,18 @@
-"""Request-size limit as ASGI middleware, so an oversized body is refused before anything parses it."""
+"""Request-size limits: the body as ASGI middleware, so an oversized body is refused before anything
+parses it; the request head in the server's HTTP parser (`server_options`), before the app exists."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.settings import Settings
 from assistant.surfaces.problems import problem
+
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn options for `linkage serve`: the h11 parser refuses (400) a request line plus headers
+    longer than ``max_header_bytes``; httptools, uvicorn's default when installed, buffers any size."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes}
 
 
 class BodySizeLimit:

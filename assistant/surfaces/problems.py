@@ -17,7 +17,9 @@ from assistant.errors import (
     IndexNotReadyError,
     InvalidQuestionError,
     LinkageError,
+    StorageError,
     UnknownClauseError,
+    UnknownConversationError,
     UnknownProjectError,
     UnknownStageError,
 )
@@ -50,11 +52,11 @@ def problem(status: int, detail: str, instance: str = "", headers: dict | None =
 
 def status_for(exc: BaseException) -> int:
     """The HTTP status a domain error stands for; 500 for anything unexpected."""
-    if isinstance(exc, (UnknownProjectError, UnknownClauseError)):
+    if isinstance(exc, (UnknownProjectError, UnknownClauseError, UnknownConversationError)):
         return 404
     if isinstance(exc, (InvalidQuestionError, UnknownStageError, UnknownDraftKindError)):
         return 422
-    if isinstance(exc, IndexNotReadyError):
+    if isinstance(exc, (IndexNotReadyError, StorageError)):
         return 503
     if isinstance(exc, PermissionError):
         return 403

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 from fastapi import FastAPI, Request, Response
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -22,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.agent.models import Answer, Citation
 from assistant.agent.service import AssistantService
-from assistant.errors import ConfigurationError, LinkageError
+from assistant.errors import ConfigurationError, LinkageError, UnknownConversationError
 from assistant.settings import Settings
+from assistant.surfaces.problems import problem
 from assistant.tools.context import User
 
 log = logging.getLogger("assistant.slack")
@@ -36,23 +38,30 @@ HELP = (
     "• `/linkage help` 显示本说明"
 )
 NO_SOURCES = "⚠️ 没有找到可引用的条款依据，以下回答未经原文核实，请谨慎参考。"
+BAD_SIGNATURE = "Slack 请求签名无效或已过期。"
 FAILED = "抱歉，处理这个问题时出错了，请稍后再试；若问题持续，请联系管理员。"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _SECTION_LIMIT = 2900  # Block Kit section text is capped at 3000 characters
 
 
-def slack_user(settings: Settings, user_id: str, channel_id: str, is_dm: bool) -> User:
-    """The asker's groups, narrowed to the channel's when others will read the answer."""
+def slack_user(settings: Settings, team_id: str, user_id: str, channel_id: str, is_dm: bool) -> User:
+    """The asker's groups, narrowed to the channel's when others will read the answer.
+
+    The name, team + user id, is the identity the asker's conversations belong to."""
     groups = list(settings.slack_user_groups.get(user_id, []))
     if not is_dm:
         allowed = settings.slack_channel_groups.get(channel_id, [])
         groups = [g for g in groups if g in allowed]
-    return User(name=f"slack:{user_id}", groups=groups)
+    return User(name=f"slack:{team_id}:{user_id}", groups=groups)
 
 
-def conversation_id(channel: str, thread_ts: str) -> str:
-    """One conversation per Slack thread, so the thread's earlier turns are the context."""
-    return f"slack-{channel}-{thread_ts}"
+def conversation_id(team_id: str, channel: str, thread_ts: str, user_id: str) -> str:
+    """One conversation per Slack thread and asker, so the asker's earlier turns there are the context."""
+    return f"slack-{team_id}-{channel}-{thread_ts}-{user_id}"
+
+
+def _team(context: BoltContext) -> str:
+    return context.team_id or context.enterprise_id or ""
 
 
 def _escape(text: str) -> str:
@@ -131,17 +140,17 @@ def build_slack_app(settings: Settings, service: AssistantService, socket_mode: 
         request_verification_enabled=not socket_mode,
     )
 
-    def reply(event: dict, client: WebClient, is_dm: bool) -> None:
+    def reply(event: dict, client: WebClient, team_id: str, is_dm: bool) -> None:
         channel, ts = event["channel"], event["ts"]
         thread_ts = event.get("thread_ts") or ts
         question = _MENTION.sub("", event.get("text") or "").strip()
         if not question:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=HELP)
             return
-        user = slack_user(settings, event.get("user", ""), channel, is_dm)
+        user = slack_user(settings, team_id, event.get("user", ""), channel, is_dm)
         _react(client, "reactions_add", channel, ts)
         try:
-            answer = service.ask(question, user, conversation_id(channel, thread_ts))
+            answer = service.ask(question, user, conversation_id(team_id, channel, thread_ts, event.get("user", "")))
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=answer.answer,
                                     blocks=answer_blocks(answer, question), unfurl_links=False)
         except LinkageError as exc:
@@ -152,26 +161,30 @@ def build_slack_app(settings: Settings, service: AssistantService, socket_mode: 
         finally:
             _react(client, "reactions_remove", channel, ts)
 
-    def answer_mention(event: dict, client: WebClient) -> None:
-        reply(event, client, is_dm=event.get("channel_type") == "im")
+    def answer_mention(event: dict, client: WebClient, context: BoltContext) -> None:
+        reply(event, client, _team(context), is_dm=event.get("channel_type") == "im")
 
-    def answer_dm(event: dict, client: WebClient) -> None:
-        reply(event, client, is_dm=True)
+    def answer_dm(event: dict, client: WebClient, context: BoltContext) -> None:
+        reply(event, client, _team(context), is_dm=True)
 
     def is_plain_dm(event: dict) -> bool:
         return event.get("channel_type") == "im" and not event.get("bot_id")
 
-    def record_feedback(body: dict, action: dict, client: WebClient) -> None:
+    def record_feedback(body: dict, action: dict, client: WebClient, context: BoltContext) -> None:
         value = json.loads(action["value"])
         rating = "up" if action["action_id"] == "feedback_up" else "down"
         channel = body.get("channel", {}).get("id", "")
         user_id = body.get("user", {}).get("id", "")
-        user = slack_user(settings, user_id, channel, is_dm=channel.startswith("D"))
+        user = slack_user(settings, _team(context), user_id, channel, is_dm=channel.startswith("D"))
         question, answer = value.get("q", ""), (body.get("message") or {}).get("text", "")
         asked = [t for t in service.store.history(value["c"], user.name, limit=50) if t.question == question]
         citations = asked[-1].citations if asked else []
-        service.record_feedback(user, value["c"], rating, "", question, answer, citations)
         thread_ts = (body.get("message") or {}).get("thread_ts")
+        try:
+            service.record_feedback(user, value["c"], rating, "", question, answer, citations)
+        except UnknownConversationError:  # a button under someone else's answer
+            client.chat_postEphemeral(channel=channel, user=user_id, thread_ts=thread_ts, text="只能评价你自己提问得到的回答。")
+            return
         client.chat_postEphemeral(channel=channel, user=user_id, thread_ts=thread_ts, text="感谢反馈！")
 
     def ack_command(ack, command: dict) -> None:
@@ -183,13 +196,13 @@ def build_slack_app(settings: Settings, service: AssistantService, socket_mode: 
         else:
             ack(text="正在处理，请稍候…")
 
-    def run_command(command: dict, respond, client: WebClient) -> None:
+    def run_command(command: dict, respond, client: WebClient, context: BoltContext) -> None:
         words = (command.get("text") or "").split()
         if len(words) < 2 or words[0] not in ("check", "draft"):
             return  # help and usage errors were answered in the ack
         channel = command["channel_id"]
         is_dm = command.get("channel_name") == "directmessage" or channel.startswith("D")
-        user = slack_user(settings, command["user_id"], channel, is_dm)
+        user = slack_user(settings, _team(context), command["user_id"], channel, is_dm)
         try:
             if words[0] == "check":
                 report = service.check_readiness(user, words[1], words[2] if len(words) > 2 else None)
@@ -243,9 +256,20 @@ def mount_slack(app: FastAPI, settings: Settings, service: AssistantService) -> 
 
     @app.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:
+        if not _plausible_timestamp(request.headers.get("x-slack-request-timestamp")):
+            return problem(401, BAD_SIGNATURE, request.url.path)  # slack-sdk would raise on int("abc")
         body = await request.body()
         response: BoltResponse = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        if response.status == 401:
+            return problem(401, BAD_SIGNATURE, request.url.path)
         return to_starlette_response(response)
+
+
+def _plausible_timestamp(value: str | None) -> bool:
+    """Unix seconds within bolt's five-minute window; anything else is refused before bolt parses it."""
+    if not value or len(value) > 12 or not (value.isascii() and value.isdigit()):
+        return False
+    return abs(time.time() - int(value)) <= 300
 
 
 def run_socket_mode(settings: Settings, service: AssistantService) -> None:

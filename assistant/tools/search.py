@@ -7,6 +7,7 @@ from pathlib import Path
 
 from assistant.errors import UnknownClauseError
 from assistant.index import Hit, IndexReport
+from assistant.index.references import search_with_references
 from assistant.index.store import Progress
 from assistant.tools.context import ToolContext
 
@@ -14,10 +15,10 @@ SOURCES = ("guideline", "standard", "record", "document")
 
 
 def search_knowledge(ctx: ToolContext, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
-    """Hybrid search over everything the asking user may see."""
+    """Hybrid search over everything the asking user may see; a clause the question names comes first."""
     if source is not None and source not in SOURCES:
         raise ValueError(f"未知来源 {source!r}，可选：{'、'.join(SOURCES)}")
-    return ctx.index.search(query, k=k, source=source, groups=ctx.user.groups, mode=mode)
+    return search_with_references(ctx.index, query, k=k, source=source, groups=ctx.user.groups, mode=mode)
 
 
 def get_clause(ctx: ToolContext, chunk_id: str) -> Hit:

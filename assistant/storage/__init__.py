@@ -1,0 +1,1 @@
+"""The relational database behind conversations and feedback: SQLite (WAL) by default, PostgreSQL for replicas."""
