@@ -46,7 +46,7 @@ def test_index_json_lists_failed_files_every_time(tmp_path, broken_folder, monke
     get_settings.cache_clear()
     for args in (["index", str(broken_folder), "--json"], ["index", "--json"]):  # the folder stays registered
         result = CliRunner().invoke(app, args)
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # files failed: the report still comes, the exit says so
         assert_reports_failures(json.loads(result.stdout), broken_folder)
 
 
