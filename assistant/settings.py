@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     llm_temperature: float = 0.1
     llm_timeout: float = 60.0
     llm_max_retries: int = 2
+    llm_max_tokens: int = 800  # a reply stopped at this limit is noted and replaced by the extractive answer
+    llm_tool_calls: bool = True  # when nothing relevant is found, let a tool-calling model search again
 
     # --- HTTP service ---
     api_keys: dict[str, ApiUser] = Field(default_factory=dict)

@@ -1,6 +1,8 @@
 """Answer evaluation: fact recall, citation validity and refusal correctness of the assistant.
 
-Each question in ``evals/answers.yaml`` lists the facts a right answer contains (and words it
+Two splits: ``evals/answers.yaml`` (dev: tune on it) and ``evals/answers-test.yaml`` (test: held
+out, written before the composer was changed and never tuned on; CI thresholds apply to it).
+Each question lists the facts a right answer contains (and words it
 must not contain); out-of-scope questions must be declined. Citations are valid when their quote
 is found verbatim in the cited chunk as stored in the index.
 """
@@ -24,6 +26,10 @@ from assistant.settings import Settings
 from assistant.tools.context import User
 
 QUESTIONS = Path(__file__).with_name("answers.yaml")
+# CI thresholds on the held-out test split (offline mode); the CLI defaults are the issue's targets.
+TEST_FACT_RECALL = 0.9
+TEST_FALSE_REFUSALS = 0.05
+SPLITS = {"dev": QUESTIONS, "test": Path(__file__).with_name("answers-test.yaml")}
 
 
 @dataclass
@@ -89,8 +95,25 @@ class Scores:
     def refusal_accuracy(self) -> float:
         return sum(o.refusal_correct for o in self.outcomes) / len(self.outcomes) if self.outcomes else 1.0
 
+    @property
+    def false_refusals(self) -> float:
+        """Share of answerable questions that were declined (the assistant too timid)."""
+        answerable = [o for o in self.outcomes if not o.question.refuse]
+        return sum(o.refused for o in answerable) / len(answerable) if answerable else 0.0
+
+    @property
+    def missed_refusals(self) -> float:
+        """Share of must-decline questions that were answered (the assistant too bold)."""
+        declinable = [o for o in self.outcomes if o.question.refuse]
+        return sum(not o.refused for o in declinable) / len(declinable) if declinable else 0.0
+
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.missing or o.invalid_citations or not o.refusal_correct or o.error]
+
+
+def load_split(name: str) -> list[AnswerQuestion]:
+    """The questions of one split: ``dev`` or ``test``."""
+    return load_questions(SPLITS[name])
 
 
 def load_questions(path: Path = QUESTIONS) -> list[AnswerQuestion]:

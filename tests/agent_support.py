@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
 
@@ -35,6 +35,19 @@ class ScriptedChatModel(BaseChatModel):
         if not self.replies:
             raise AssertionError("the scripted model ran out of replies")
         return ChatResult(generations=[ChatGeneration(message=self.replies.pop(0))])
+
+
+class BrokenStreamModel(ScriptedChatModel):
+    """Streams the first half of its reply, then the connection drops (as a real server can)."""
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        import httpx
+        import openai
+
+        self.received.append(list(messages))
+        text = self.replies.pop(0).text
+        yield ChatGenerationChunk(message=AIMessageChunk(content=text[: len(text) // 2]))
+        raise openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1/v1/chat/completions"))
 
 
 def tool_call(name: str, args: dict, call_id: str = "call_1") -> AIMessage:

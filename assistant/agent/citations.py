@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 
-from assistant.agent.evidence import Scorer, content_tokens, is_instruction, sentences
+from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, is_instruction, sentences
+from assistant.index.embeddings import relevance_floor
 from assistant.agent.models import Citation
 from assistant.index import Hit, KnowledgeIndex
 
+MIN_SUPPORT = 0.3  # share of a claim's information its cited source must hold (or be this close in meaning)
 MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
 _CLAIM_START = re.compile(r"[。！？!?\n]")
 
@@ -72,19 +74,34 @@ def _claim_before(text: str, position: int) -> str:
     return text[starts[-1] if starts else 0 : position]
 
 
-def cite_markers(text: str, book_hits: dict[int, Hit], scorer: Scorer) -> tuple[str, list[Citation]]:
-    """Map a model's [n] markers to the numbered chunks; markers naming no chunk are dropped.
+def supports(hit: Hit, quote: str, claim: str, scorer: Scorer) -> bool:
+    """Whether the cited source states the claim: it holds the claim's information, or its quoted
+    sentence is as close in meaning as relevant evidence is (an English claim over Chinese text)."""
+    tokens = content_tokens(claim, scorer.user_dict)
+    if tokens and scorer.coverage(tokens, hit.text) >= MIN_SUPPORT:
+        return True
+    floor = relevance_floor(scorer.index.settings)
+    return bool(claim.strip()) and SENTENCE_VECTORS.similarities(scorer.index, claim, [quote])[0] >= floor
 
-    The numbers stay as the model wrote them, so text streamed earlier matches the final answer.
+
+def cite_markers(text: str, book_hits: dict[int, Hit], scorer: Scorer) -> tuple[str, list[Citation]]:
+    """Map a model's [n] markers to the numbered chunks; a marker naming no chunk, or a chunk that
+    does not state the claim the marker closes, is dropped.
+
+    The numbers stay as the model wrote them, so the answer keeps the model's own numbering.
     """
     cited = CitationList()
 
     def replace(match: re.Match) -> str:
         kept = []
+        claim = _claim_before(text, match.start())
         for part in re.split(r"\s*[,，、]\s*", match.group(1)):
             n = int(part)
             hit = book_hits.get(n)
-            if hit is not None and cited.add(hit, best_quote(hit, _claim_before(text, match.start()), scorer), n) is not None:
+            if hit is None:
+                continue
+            quote = best_quote(hit, claim, scorer)
+            if supports(hit, quote, claim, scorer) and cited.add(hit, quote, n) is not None:
                 kept.append(n)
         return "".join(f"[{n}]" for n in dict.fromkeys(kept))
 
@@ -93,7 +110,7 @@ def cite_markers(text: str, book_hits: dict[int, Hit], scorer: Scorer) -> tuple[
 
 def verify(text: str, citations: list[Citation], index: KnowledgeIndex) -> tuple[str, list[Citation]]:
     """Keep only citations whose quote is verbatim in the chunk as stored; strip the others' markers."""
-    stored = {hit.id: hit.text for hit in index.get([c.chunk_id for c in citations])}
+    stored = {hit.id: hit.text for hit in index.get(list(dict.fromkeys(c.chunk_id for c in citations)))}
     valid = [c for c in citations if c.quote and c.quote in stored.get(c.chunk_id, "")]
     numbers = {c.n for c in valid}
 

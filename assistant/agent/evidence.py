@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+import numpy as np
 
 from assistant.index import Hit, KnowledgeIndex
 from assistant.index.embeddings import relevance_floor
@@ -70,20 +73,44 @@ def content_tokens(text: str, user_dict) -> list[str]:
 
 @dataclass
 class Scorer:
-    """IDF-weighted token coverage against one index (document frequencies are cached)."""
+    """IDF-weighted token coverage against what one asker may see of one index.
+
+    Every statistic (document frequencies, the number of chunks) is computed within the asker's
+    visibility (``groups``; None = the local administrator), so no answer, refusal or timing can
+    depend on words in records the asker cannot see.
+    """
 
     index: KnowledgeIndex
+    groups: list[str] | None = None
+    _key: tuple | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._key = None if self.groups is None else tuple(sorted(self.groups))
 
     @property
     def user_dict(self):
         return self.index.settings.corpus_dir / "terms.txt"
 
+    def df(self, token: str) -> int:
+        return _document_frequency(self.index, token, self._key)
+
     def idf(self, token: str) -> float:
-        return _idf(self.index, token)
+        total = max(_visible_total(self.index, self._key), 1)
+        return math.log(1 + (total + 1) / (self.df(token) + 0.5))
 
     def known(self, query_tokens: list[str]) -> list[str]:
-        """The tokens some indexed chunk uses; others ("算不算", "天气") cannot be matched by any."""
-        return [t for t in query_tokens if _document_frequency(self.index, t) > 0]
+        """The tokens some visible chunk uses, or nearly uses (a near form: 执笔人 for 持笔人)."""
+        return [t for t in query_tokens if self.df(t) > 0 or self.near_forms(t)]
+
+    def near_forms(self, token: str) -> tuple[str, ...]:
+        """Words of the visible corpus that differ from an unknown Chinese word in one character.
+
+        "执笔人" is not in the note, "持笔人" is: the corpus's own word stands in for the asker's.
+        Only for words the corpus never uses, so known words are never blurred.
+        """
+        if len(token) < 3 or not _CJK.search(token) or self.df(token) > 0:
+            return ()
+        return _near_forms(self.index, token, self._key)
 
     def coverage(self, query_tokens: list[str], text: str) -> float:
         """Share of the query's information found in ``text`` (0..1)."""
@@ -95,7 +122,12 @@ class Scorer:
         total = sum(weights.values())
 
         def has(token: str) -> bool:
-            return token in present or token in lowered or any(s in lowered for s in SYNONYMS.get(token, ()))
+            return (
+                token in present
+                or token in lowered
+                or any(s in lowered for s in SYNONYMS.get(token, ()))
+                or any(form in lowered for form in self.near_forms(token))
+            )
 
         def compound(token: str) -> bool:
             """"专利信息披露" is there when its parts "专利" and "披露" are (most of its characters)."""
@@ -108,11 +140,12 @@ class Scorer:
     def hit_text(self, hit: Hit) -> str:
         return " ".join(p for p in (hit.cite_as, hit.title, hit.clause_path, hit.text) if p)
 
-    def relevant(self, hits: list[Hit], query_tokens: list[str]) -> list[Hit]:
+    def relevant(self, hits: list[Hit], query_tokens: list[str], english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
 
         A hit found only by keywords has no similarity score; it counts when it holds nearly all of
-        the question's information and some other hit shows the question is on topic.
+        the question's information and some other hit shows the question is on topic. An English
+        question shares few words with Chinese text: a clause very close in meaning suffices.
         """
         known = self.known(query_tokens)
         if len(known) < MIN_KNOWN_SHARE * len(query_tokens):
@@ -120,19 +153,87 @@ class Scorer:
         threshold = relevance_floor(self.index.settings)
         coverage = {h.id: self.coverage(query_tokens, self.hit_text(h)) for h in hits}
         close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
+        if english and not close:
+            close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold + ENGLISH_MARGIN * (1 - threshold)]
         if not close:
             return []
         return [h for h in hits if h in close or (h.dense_similarity is None and coverage[h.id] >= _KEYWORD_ONLY_COVERAGE)]
 
 
+ENGLISH_MARGIN = 0.25  # share of the distance from the floor to 1 an English question's clause must clear
+
+
+@lru_cache(maxsize=8192)
+def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
+    visible = None if groups is None else list(groups)
+    return len(index.lexical(token, n=max(index.count(), 1), groups=visible))
+
+
+@lru_cache(maxsize=256)
+def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
+    """How many chunks the asker may see (records of other groups do not count)."""
+    if groups is None:
+        return index.count()
+    from assistant.index.store import _where  # the index's own visibility rule, not a copy of it
+
+    return len(index._collection.get(where=_where(list(groups), None), include=[])["ids"])
+
+
 @lru_cache(maxsize=4096)
-def _document_frequency(index: KnowledgeIndex, token: str) -> int:
-    return len(index.lexical(token, n=max(index.count(), 1)))
+def _near_forms(index: KnowledgeIndex, token: str, groups: tuple | None) -> tuple[str, ...]:
+    """Same-length words of the visible corpus matching ``token`` in all but one character."""
+    forms = []
+    for i in range(len(token)):
+        pattern = token[:i] + token[i + 1 :]
+        if len(pattern) < 2:
+            continue
+        visible = None if groups is None else list(groups)
+        for hit in index.get([cid for cid, _ in index.lexical(pattern, n=20, groups=visible)], groups=visible):
+            for match in re.finditer(re.escape(token[:i]) + r"[\u4e00-\u9fff]" + re.escape(token[i + 1 :]), hit.text):
+                if match.group(0) != token:
+                    forms.append(match.group(0))
+    return tuple(dict.fromkeys(forms))[:3]
 
 
-def _idf(index: KnowledgeIndex, token: str) -> float:
-    total = max(index.count(), 1)
-    return math.log(1 + (total + 1) / (_document_frequency(index, token) + 0.5))
+class SentenceVectors:
+    """Embeddings of candidate sentences, computed once per sentence text and kept (batched)."""
+
+    def __init__(self, limit: int = 20000):
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def similarities(self, index: KnowledgeIndex, question: str, texts: list[str]) -> list[float]:
+        """Cosine similarity of the question to each text (texts embedded as passages)."""
+        if not texts:
+            return []
+        embedder = index.embedder
+        model = getattr(embedder, "id", type(embedder).__name__)
+        missing = [t for t in dict.fromkeys(texts) if (model, t) not in self._vectors]
+        if missing:
+            vectors = _normalised(np.asarray(embedder.embed_passages(missing), dtype=np.float32))
+            with self._lock:
+                if len(self._vectors) + len(missing) > self._limit:
+                    self._vectors.clear()
+                self._vectors.update({(model, t): v for t, v in zip(missing, vectors)})
+        query = _query_vector(embedder, question)
+        return [float(self._vectors[(model, t)] @ query) if (model, t) in self._vectors else 0.0 for t in texts]
+
+    def clear(self) -> None:
+        self._vectors.clear()
+
+
+SENTENCE_VECTORS = SentenceVectors()
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+@lru_cache(maxsize=1024)
+def _query_vector(embedder, question: str) -> np.ndarray:
+    return _normalised(np.asarray(embedder.embed_query(question), dtype=np.float32))
 
 
 def sentences(text: str) -> list[str]:
@@ -170,5 +271,9 @@ def relevance_text(text: str, glossary) -> str:
 
 
 def forget_frequencies() -> None:
-    """Document frequencies change when the index does."""
+    """Document frequencies, near forms and sentence vectors change when the index does."""
     _document_frequency.cache_clear()
+    _visible_total.cache_clear()
+    _near_forms.cache_clear()
+    _query_vector.cache_clear()
+    SENTENCE_VECTORS.clear()

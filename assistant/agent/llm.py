@@ -1,7 +1,10 @@
-"""LLM mode: a tool-calling agent (langchain ``create_agent``) over any OpenAI-compatible endpoint.
+"""LLM mode: the model writes an answer from evidence gathered before it is called.
 
-The prompts live in ``settings.prompts_dir`` as files, so they can be reviewed and changed
-without touching code. Service failures become one clear :class:`LLMError`.
+One call per question: the compose prompt (``prompts/compose.md``) states the rules once and the
+numbered evidence once; no tool schemas. A tool-calling agent (langchain ``create_agent``) remains
+only for what needs a model's judgement: searching again with other words when the first search
+found nothing. The prompts live in ``settings.prompts_dir`` as files. Service failures become one
+clear :class:`LLMError`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def chat_model(settings: Settings) -> BaseChatModel:
         temperature=settings.llm_temperature,
         timeout=settings.llm_timeout,
         max_retries=settings.llm_max_retries,
+        max_tokens=settings.llm_max_tokens,
     )
 
 
@@ -49,8 +53,7 @@ def load_prompt(settings: Settings, name: str) -> str:
         raise ConfigurationError(f"找不到提示词文件 {path}（LINKAGE_PROMPTS_DIR）") from exc
 
 
-def system_prompt(settings: Settings, user: User, project_id: str | None, today: date | None = None) -> str:
-    """prompts/system.md + prompts/answer_rules.md, filled in for this user and conversation."""
+def _fill(text: str, user: User, project_id: str | None, today: date | None) -> str:
     groups = "全部（本地管理员）" if user.groups is None else ("、".join(user.groups) or "无")
     project = (
         f"本次对话关注的项目：{project_id}。用户说“它”“这个项目”“该项目”时指的就是它。"
@@ -58,10 +61,49 @@ def system_prompt(settings: Settings, user: User, project_id: str | None, today:
         else "本次对话还没有涉及具体项目。"
     )
     values = {"user": user.name, "groups": groups, "today": (today or date.today()).isoformat(), "project_context": project}
-    text = load_prompt(settings, "system.md")
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
-    return text + "\n\n" + load_prompt(settings, "answer_rules.md")
+    return text
+
+
+def system_prompt(settings: Settings, user: User, project_id: str | None, today: date | None = None) -> str:
+    """prompts/system.md + prompts/answer_rules.md, for the tool-calling agent (second search)."""
+    return _fill(load_prompt(settings, "system.md"), user, project_id, today) + "\n\n" + load_prompt(settings, "answer_rules.md")
+
+
+def compose_messages(
+    settings: Settings, user: User, project_id: str | None, question: str, evidence: str, history: list[BaseMessage]
+) -> list[BaseMessage]:
+    """The one prompt of a knowledge answer: rules, earlier turns, the numbered evidence, the question."""
+    system = _fill(load_prompt(settings, "compose.md"), user, project_id, None)
+    return [SystemMessage(system), *history, HumanMessage(f"资料：\n{evidence}\n\n问题：{question}")]
+
+
+class Reply:
+    """What the model wrote, and how it ended: ``cut_off`` when it stopped at the token limit or
+    the stream broke off after it had started."""
+
+    def __init__(self, text: str, cut_off: bool = False, prompt_chars: int = 0):
+        self.text = text
+        self.cut_off = cut_off
+        self.prompt_chars = prompt_chars
+
+
+def write(settings: Settings, model: BaseChatModel, messages: list[BaseMessage]) -> Reply:
+    """One model call, streamed internally; a stream that breaks after it began is a cut-off reply."""
+    parts: list[str] = []
+    finish = None
+    prompt_chars = sum(len(m.text) for m in messages)
+    try:
+        with service_errors(settings):
+            for chunk in model.stream(messages):
+                parts.append(chunk.text)
+                finish = chunk.response_metadata.get("finish_reason") or finish
+    except LLMError:
+        if not "".join(parts).strip():
+            raise
+        return Reply("".join(parts), cut_off=True, prompt_chars=prompt_chars)
+    return Reply("".join(parts), cut_off=finish in ("length", "max_tokens"), prompt_chars=prompt_chars)
 
 
 def paragraph_polisher(settings: Settings, model: BaseChatModel) -> Callable[[str], str]:
@@ -132,24 +174,6 @@ class ToolAgent:
         with service_errors(self.settings):
             state = self.graph.invoke({"messages": messages}, config=self.config)
         return _final_text(state["messages"])
-
-    def stream(self, messages: list[BaseMessage]) -> Iterator[tuple[str, object]]:
-        """("tool_call", {"name", "args"}), ("token", text) as they happen, then ("final", text)."""
-        final: list[BaseMessage] = []
-        with service_errors(self.settings):
-            for mode, data in self.graph.stream({"messages": messages}, config=self.config, stream_mode=["updates", "messages"]):
-                if mode == "messages":
-                    message, meta = data
-                    if isinstance(message, AIMessage) and meta.get("langgraph_node") == "model" and message.text:
-                        yield "token", message.text
-                    continue
-                for node, update in data.items():
-                    for message in (update or {}).get("messages", []):
-                        if node == "model" and isinstance(message, AIMessage):
-                            final.append(message)
-                            for call in message.tool_calls:
-                                yield "tool_call", {"name": call["name"], "args": call["args"]}
-        yield "final", _final_text(final)
 
 
 def _final_text(messages: list[BaseMessage]) -> str:

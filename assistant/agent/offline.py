@@ -1,150 +1,37 @@
-"""Offline mode: a rule-based router over the same tools, and answers composed from their results.
+"""The extractive composer: answers made by code from the evidence the tools gathered.
 
-Without a language model nothing is generated: a knowledge answer is the best-matching sentences
-of the retrieved clauses, quoted verbatim; project answers come from the deterministic tools.
-Questions that are out of scope or find no relevant evidence are declined, never guessed.
+Nothing is generated: a knowledge answer is the best sentences of the retrieved clauses, quoted
+verbatim; readiness, stage, project and draft answers are the deterministic tool results. It is
+the whole answer offline, the answer for code-made results in LLM mode, and the fallback whenever
+a model's reply cannot be verified.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.conversations import Turn
-from assistant.agent.evidence import Scorer, content_tokens, is_chinese, relevance_text
+from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, is_chinese, relevance_text
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
-from assistant.tools.drafting import DEFAULT_KIND, Draft
+from assistant.tools.drafting import Draft
 from assistant.tools.readiness import ReadinessReport
 from assistant.tools.records import ProjectRecord, ProjectSummary
 from assistant.tools.workflow import Citation as ClauseRef
-from assistant.tools.workflow import StageInfo, Workflow
+from assistant.tools.workflow import StageInfo
 
-PROJECT_ID = re.compile(r"\bP-\d{4}-\d{3}\b", re.IGNORECASE)
-_OUT_OF_SCOPE = re.compile(
-    r"天气|气温|下雨|股市|股票|彩票|星座|笑话|菜谱|做菜|减肥|电影|(?:写|作|来)(?:一)?[首篇段个]?.{0,8}(?:诗|歌词|小说|故事|作文)|(?:写|编)(?:一段|一个|个)?.{0,8}(?:代码|程序|脚本|函数)"
-    r"|weather|joke|poem|recipe|movie|stock market",
-    re.IGNORECASE,
-)
-_READINESS = re.compile(
-    r"就绪|缺什么|缺少|还缺|缺哪些|缺了|差什么|还差|能否进入|能不能进入|可以进入|能进入|可否进入|是否可以进入|具备.{0,8}条件"
-    r"|准备好|门槛|ready|readiness|missing",
-    re.IGNORECASE,
-)
-_DRAFT = re.compile(r"起草|草拟|拟写|撰写|写一份|写个|生成.{0,8}(?:建议书|报告|材料)|\bdraft\b|\bwrite\b", re.IGNORECASE)
-_ABOUT_DRAFTING = re.compile(r"谁.{0,4}起草|由谁|起草单位|起草人|哪些单位|哪家|起草了?(?:什么|哪些)|who drafted|drafted by", re.IGNORECASE)
-_REQUEST = re.compile(r"帮我|请|给我|替我|\bplease\b|\bdraft (?:a|an|the)\b", re.IGNORECASE)
-_LIST = re.compile(
-    r"项目(?:列表|清单)|(?:有哪些|哪些|所有|全部|列出|列一下|查看|看到)(?:联动)?项目|\blist (?:the |all |my )?projects|which projects",
-    re.IGNORECASE,
-)
-_ANAPHORA = re.compile(r"它|该项目|这个项目|此项目|这一项目|那个项目|上述项目|\bit\b|\bits\b|this project|that project", re.IGNORECASE)
-_FOLLOW_UP = re.compile(
-    r"^(?:那|那么|还有|另外|此外|它|and\b|what about|how about)|呢[？?]?$|它|(?<!应)该(?!项目)|这个|那个|上述|刚才|\bit\b",
-    re.IGNORECASE,
-)
-_ENTER = re.compile(r"(?:进入|转入|迈入|到|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?(\S{2,4}?)[」”\"]?(?:阶段|stage)?", re.IGNORECASE)
-_STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
 _MAX_SENTENCES = 4
-_SEARCH_K = 8  # clauses an extractive answer chooses its sentences from
+SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
-    (re.compile(r"谁|(?:哪些|哪个|哪家|什么)(?:单位|机构).{0,6}(?:起草|牵头|归口|负责|组织|参与)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"研究院|研究会|协会|委员会|公司|大学|单位|中国移动"), 0.4),
+    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"研究院|研究会|协会|学会|委员会|公司|大学|单位|部门|局|中心|联盟|笔人|负责人|起草人"), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年"), 0.4),
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|\bwhat is\b|\bdefin|\bmean", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
-
-
-@dataclass
-class Plan:
-    """What the router decided: tool calls, and what a follow-up should remember."""
-
-    calls: list[tuple[str, dict]] = field(default_factory=list)
-    project_id: str | None = None
-    topic: str | None = None
-    out_of_scope: bool = False
-    needs_project: bool = False
-
-
-def _stages_in(text: str, flow: Workflow) -> list[str]:
-    """Workflow stages a question names (成果运用 before 运用, 评价改进 before 评价)."""
-    found = []
-    for stage in sorted(flow.order, key=len, reverse=True):
-        if stage in text and not any(stage in f for f in found):
-            found.append(stage)
-    return found
-
-
-def _target_stage(question: str, flow: Workflow) -> str | None:
-    for match in _ENTER.finditer(question):
-        for stage in _stages_in(match.group(0), flow):
-            return stage
-    return None
-
-
-def split_questions(text: str) -> list[str]:
-    """The separate questions in one message ("…是什么？…有哪些？"); short fragments stay attached."""
-    parts: list[str] = []
-    for piece in re.split(r"(?<=[？?])", text.strip()):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if parts and len(piece) < 4:
-            parts[-1] += piece
-        else:
-            parts.append(piece)
-    return parts or [text]
-
-
-def plan(question: str, flow: Workflow, project_id: str | None, previous: Turn | None) -> Plan:
-    """Route a question to tools by rules and keywords, resolving follow-ups against the last turn."""
-    text = question.strip()
-    if _OUT_OF_SCOPE.search(text):
-        return Plan(out_of_scope=True)
-    named = [m.upper() for m in PROJECT_ID.findall(text)]
-    remembered = project_id or (previous.project_id if previous else None)
-    refers_back = bool(_ANAPHORA.search(text))
-    readiness = bool(_READINESS.search(text))
-    drafting = bool(_DRAFT.search(text)) and not _ABOUT_DRAFTING.search(text)
-
-    if readiness or drafting:
-        pid = named[0] if named else remembered
-        if pid:
-            if drafting:
-                kind = "团体标准项目建议书" if re.search(r"团体标准|标准项目建议书|standard proposal", text, re.I) else DEFAULT_KIND
-                return Plan(calls=[("draft_proposal", {"project_id": pid, "kind": kind})], project_id=pid, topic="draft")
-            args = {"project_id": pid, "target_stage": _target_stage(text, flow)}
-            return Plan(calls=[("check_readiness", args)], project_id=pid, topic="readiness")
-        if refers_back or (drafting and _REQUEST.search(text)):  # "帮我起草立项建议书" but for which project?
-            return Plan(needs_project=True)
-    if _LIST.search(text) and not named:
-        stages = _stages_in(text, flow)
-        return Plan(calls=[("list_projects", {"stage": stages[0] if len(stages) == 1 else None})], topic="projects")
-    if named or (refers_back and remembered):
-        pid = named[0] if named else remembered
-        return Plan(calls=[("get_project", {"project_id": pid})], project_id=pid, topic="project")
-    stages = _stages_in(text, flow)
-    if len(stages) == 1 and not _STANDARD_CODE.search(text) and _asks_about_stage(text, stages[0]):
-        return Plan(calls=[("explain_stage", {"stage": stages[0]})], project_id=remembered, topic=stages[0])
-    query = text
-    if previous and previous.topic and previous.topic not in ("draft", "readiness", "projects", "project") and _FOLLOW_UP.search(text):
-        query = f"{previous.topic} {text}"
-    return Plan(calls=[("search_knowledge", {"query": query, "k": _SEARCH_K})], project_id=remembered, topic=_topic(query))
-
-
-def _asks_about_stage(text: str, stage: str) -> bool:
-    """"立项阶段要做什么" is about the stage itself; "评价改进阶段的评价维度" and "立项建议书怎么写" are not."""
-    generic = r"(?:要|需要|应该|应当|主要)?(?:做什么|做哪些|干什么|有哪些活动|活动|交付物?|的?门槛|条件|需要哪些|要哪些|要求|是什么|包括什么)"
-    return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?的?{generic}|什么是(?:项目)?{stage}", text))
-
-
-def _topic(query: str) -> str:
-    """What a follow-up question is probably still about: the query, kept short."""
-    return query if len(query) <= 60 else query[-60:]
 
 
 # ----- composing answers -----
@@ -160,8 +47,11 @@ class Composed:
 class Composer:
     """Turns the tool runs of one offline turn into an answer in the asker's language."""
 
-    def __init__(self, question: str, scorer: Scorer, min_relevance: float, cited: CitationList | None = None):
+    def __init__(
+        self, question: str, scorer: Scorer, min_relevance: float, cited: CitationList | None = None, label: str = "offline"
+    ):
         self.question = question
+        self.label = label  # "offline", or "llm" when code composes in LLM mode (tool results, fallbacks)
         self.zh = is_chinese(question)
         self.scorer = scorer
         self.focus = relevance_text(question, scorer.index.settings.corpus_dir / "glossary.yaml")
@@ -179,6 +69,8 @@ class Composer:
         return f" [{n}]" if n else ""
 
     def banner(self, what: str) -> str:
+        if self.label == "llm":
+            return self.t(f"【确定性结果，未经大模型改写】{what}", f"[Composed by code, not by the language model] {what}")
         return self.t(f"【离线模式】{what}", f"[Offline mode] {what}")
 
     # --- refusals ---
@@ -229,27 +121,37 @@ class Composer:
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
 
     def scored_sentences(self, hits: list[Hit], tokens: list[str]) -> list[tuple[float, Hit, str]]:
-        """Every quotable sentence, best first: overlap with the question (the clause's standard and
-        title count as context), similarity of its chunk, the kind of answer asked for, novelty."""
+        """Every quotable sentence, best first, by what carries to new questions: how close the
+        sentence itself is in meaning to the question (dense, cached sentence vectors), how much
+        of the question's information it holds (near forms included; its clause's standard and
+        title count as context), how close its clause is, the kind of answer asked for, novelty."""
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
+        units = [(rank, position, hit, sentence) for rank, hit in enumerate(hits) for position, sentence in enumerate(quote_units(hit.text))]
+        similarity = SENTENCE_VECTORS.similarities(self.scorer.index, self.question, [u[3] for u in units])
         scored: list[tuple[float, int, Hit, str]] = []
         # A clause found only by keywords has no similarity; it passed relevance, so it counts as
         # close as the least similar clause that dense search returned.
         floor = min((h.dense_similarity for h in hits if h.dense_similarity is not None), default=self.min_relevance)
-        for rank, hit in enumerate(hits):
+        for (rank, position, hit, sentence), close in zip(units, similarity):
             dense = hit.dense_similarity if hit.dense_similarity is not None else floor
-            closeness = max(0.0, (dense - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
+            closeness = self._closeness(dense)
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
-            for position, sentence in enumerate(quote_units(hit.text)):
-                overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {sentence}")
-                own = self.scorer.coverage(tokens, sentence)
-                shape = sum(weight for pattern, weight in wanted if pattern.search(sentence))
-                stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
-                novelty = self._novelty(sentence, tokens)
-                score = overlap + 0.5 * own + 0.6 * closeness + named + shape + stated + 0.6 * novelty - 0.03 * rank - 0.01 * position
-                scored.append((score, len(scored), hit, sentence))
+            overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {sentence}")
+            own = self.scorer.coverage(tokens, sentence)
+            shape = sum(weight for pattern, weight in wanted if pattern.search(sentence))
+            stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
+            novelty = self._novelty(sentence, tokens)
+            score = (
+                overlap + 0.5 * own + SENTENCE_WEIGHT * self._closeness(close) + 0.6 * closeness + named + shape + stated
+                + 0.6 * novelty - 0.03 * rank - 0.01 * position
+            )
+            scored.append((score, len(scored), hit, sentence))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [(score, hit, sentence) for score, _, hit, sentence in scored]
+
+    def _closeness(self, similarity: float) -> float:
+        """Similarity above the relevance floor, as a share of the way to 1."""
+        return max(0.0, (similarity - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
 
     def _pick(self, hits: list[Hit], tokens: list[str]) -> list[tuple[Hit, str]]:
         """The top sentences, at most three per clause and no near-duplicates."""

@@ -1,9 +1,11 @@
 """The one service layer every surface (CLI, HTTP, Slack, DingTalk) calls.
 
-``ask``/``ask_stream`` answer a question in LLM mode (tool-calling agent) when a model is
-configured, otherwise in offline mode (rule router + extractive answer); both use the same tools,
-bound to the asking user. The other methods are thin pass-throughs to the deterministic tools, so
-surfaces never reach the index or the records directly.
+``ask``/``ask_stream`` run one pipeline in both modes: understand (a typed route) → gather the
+evidence with the tools, deterministically → compose (extractive offline; in LLM mode the model
+writes from the numbered evidence, and code-made results — readiness, drafts, stages, lists — go
+to the answer directly) → verify → store. A model's reply that cannot be verified is replaced by
+the extractive answer from the same evidence, or an honest decline. The other methods are thin
+pass-throughs to the deterministic tools, so surfaces never reach the index or the records directly.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 from assistant.agent import evidence
 from assistant.agent.citations import CitationList, cite_markers, verify
-from assistant.agent.conversations import ConversationStore, new_conversation_id
+from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
+from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
-from assistant.agent.offline import PROJECT_ID, Composed, Composer, plan, split_questions
-from assistant.agent.tools import SearchResult, SourceBook, build_tools
+from assistant.agent.offline import Composed, Composer
+from assistant.agent.route import PROJECT_ID, Route, split_questions, understand
+from assistant.agent.tools import SourceBook, Toolbox, ToolRun, build_tools, evidence_block
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError, UnknownConversationError
 from assistant.index import Hit, IndexReport, KnowledgeIndex
 from assistant.index.embeddings import relevance_floor
@@ -32,6 +36,7 @@ from assistant.tools.context import ToolContext, User
 if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only when a model is used
     from langchain_core.language_models import BaseChatModel
 
+Gathered = tuple[str, Route, ToolRun | None]  # (question part, its route, the evidence its tool gathered)
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
 
 
@@ -122,57 +127,33 @@ class AssistantService:
         previous = turns[-1] if turns else None
         ctx = self.context(user)
         book = SourceBook()
-        tools = {t.name: t for t in build_tools(ctx, book)}
-        scorer = Scorer(ctx.index)
-        if project_id:
-            project_id = project_id.strip().upper()
+        scorer = Scorer(ctx.index, user.groups)
+        box = Toolbox(ctx, book, scorer)
+        project_id = project_id.strip().upper() if project_id else None
 
-        if self.mode == "offline":
-            # "X是什么？Y有哪些？" is answered part by part when every part is a knowledge question.
-            parts = split_questions(question)
-            routes = [plan(part, ctx.workflow, project_id, previous) for part in parts]
-            for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
-                for name, args in route.calls:
-                    if name == "search_knowledge":
-                        args["query"] = f"{args['query']} {parts[0]}"
-            if len(parts) == 1 or not all(r.calls and r.calls[0][0] == "search_knowledge" for r in routes):
-                parts, routes = [question], [plan(question, ctx.workflow, project_id, previous)]
-            shared = CitationList()
-            sections: list[Composed] = []
-            for part, route in zip(parts, routes):
-                for name, args in route.calls:
-                    yield AgentEvent(type="step", tool=name, args=args)
-                    tools[name].invoke({k: v for k, v in args.items() if v is not None})
-                sections.append(self._compose_offline(part, route, book, ctx, scorer, shared))
-            text = sections[0].text if len(sections) == 1 else _join_parts(parts, sections)
-            citations, grounded = shared.items, any(c.grounded for c in sections)
-            remembered, topic = routes[-1].project_id, routes[-1].topic
+        # 1. understand, 2. gather the evidence — the same in both modes, before any model call
+        gathered: list[Gathered] = []
+        for part, route in self._understand(question, ctx, project_id, previous):
+            if not route.declined:
+                yield AgentEvent(type="step", tool=_TOOL_OF[route.kind], args=_step_args(route))
+            gathered.append((part, route, box.gather(route)))
+        routes = [route for _, route, _ in gathered]
+
+        # 3. compose: the model writes only knowledge and project answers; code-made results go directly
+        shared = CitationList()
+        if self.mode == "llm" and (all(r.kind == "knowledge" for r in routes) or [r.kind for r in routes] == ["project"]):
+            steps = len(book.runs)
+            composed = self._compose_llm(question, gathered, box, shared, ctx, user, turns, project_id)
+            for run in book.runs[steps:]:  # tools run for the model (a second search, a call written as text)
+                yield AgentEvent(type="step", tool=run.name, args=run.args)
         else:
-            from langchain_core.messages import HumanMessage
+            composed = self._extractive(gathered, book, ctx, scorer, shared, "offline" if self.mode == "offline" else "llm")
+        remembered = _used_project(book) or routes[-1].project_id or (previous.project_id if previous else None)
+        topic = routes[-1].topic or (previous.topic if previous else None)
 
-            from assistant.agent.llm import ToolAgent, history_messages, system_prompt
-
-            remembered = project_id or _named_project(question) or (previous.project_id if previous else None)
-            agent = ToolAgent(self.settings, self._model(), list(tools.values()), system_prompt(self.settings, user, remembered))
-            messages = [*history_messages(turns), HumanMessage(question)]
-            if stream:
-                raw = ""
-                for kind, data in agent.stream(messages):
-                    if kind == "tool_call":
-                        yield AgentEvent(type="step", tool=data["name"], args=data["args"])
-                    elif kind == "token":
-                        yield AgentEvent(type="token", text=data)
-                    else:
-                        raw = data
-            else:
-                raw = agent.run(messages)
-            text, citations, grounded = self._finish_llm(raw, book, scorer, question)
-            remembered = _used_project(book) or remembered
-            topic = _used_topic(book) or (previous.topic if previous else None)
-
-        text, citations = verify(text, citations, ctx.index)
-        if not citations and grounded and book.hits:
-            grounded = False
+        # 4. verify, 5. store
+        text, citations = verify(composed.text, composed.citations.items, ctx.index)
+        grounded = composed.grounded and (bool(citations) or not book.hits)
         answer = Answer(
             answer=text,
             mode=self.mode,
@@ -182,38 +163,99 @@ class AssistantService:
             grounded=grounded,
         )
         self.store.add_turn(conversation_id, user.name, question, answer, remembered, topic)
-        if self.mode == "offline" and stream:
+        if stream:  # only verified text is ever streamed
             for line in text.splitlines(keepends=True):
                 yield AgentEvent(type="token", text=line)
         yield AgentEvent(type="final", answer=answer)
 
-    def _compose_offline(
-        self, question: str, route, book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList
-    ) -> Composed:
-        composer = Composer(question, scorer, relevance_floor(self.settings), cited)
-        if route.out_of_scope:
-            return composer.decline(out_of_scope=True)
-        if route.needs_project:
-            return composer.needs_project([p.id for p in records.list_projects(ctx)])
-        run = book.runs[-1]
-        asked = [t for t in content_tokens(question, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
-        return composer.compose(run, book.hits, asked)
+    def _understand(self, question: str, ctx: ToolContext, project_id: str | None, previous: Turn | None) -> list[tuple[str, Route]]:
+        """The routes of a message: "X是什么？Y有哪些？" part by part when every part is a knowledge question."""
+        parts = split_questions(question)
+        routes = [understand(part, ctx.workflow, project_id, previous) for part in parts]
+        if len(parts) > 1 and all(r.kind == "knowledge" for r in routes):
+            for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
+                route.query = f"{route.query} {parts[0]}"
+            return list(zip(parts, routes))
+        return [(question, understand(question, ctx.workflow, project_id, previous))]
 
-    def _finish_llm(self, raw: str, book: SourceBook, scorer: Scorer, question: str) -> tuple[str, list[Citation], bool]:
-        """Markers mapped to verified citations; an answer left without any says so."""
-        if not raw:
-            raise LLMError("大模型没有给出回答，请重试或换个问法。")
-        text, citations = cite_markers(raw, book.hits, scorer)
-        if citations:
-            return text, citations, True
-        if book.hits:
-            note = (
-                "（注意：这个回答中没有可以核实的知识库出处，请谨慎使用。）"
-                if is_chinese(question)
-                else "(Note: none of this answer could be verified against the knowledge base; use it with care.)"
-            )
-            text = f"{text}\n\n{note}"
-        return text, [], False
+    def _extractive(
+        self, gathered: list[Gathered], book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList, label: str
+    ) -> Composed:
+        """The answer code composes from the gathered evidence (offline, code-made results, fallbacks)."""
+        sections = []
+        for part, route, run in gathered:
+            composer = Composer(part, scorer, relevance_floor(self.settings), cited, label=label)
+            if route.kind == "out_of_scope":
+                sections.append(composer.decline(out_of_scope=True))
+            elif route.kind == "needs_project" or run is None:
+                sections.append(composer.needs_project([p.id for p in records.list_projects(ctx)]))
+            else:
+                asked = [t for t in content_tokens(part, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
+                sections.append(composer.compose(run, book.hits, asked))
+        if len(sections) == 1:
+            return sections[0]
+        return Composed(_join_parts([part for part, _, _ in gathered], sections), cited, grounded=any(c.grounded for c in sections))
+
+    def _compose_llm(
+        self, question: str, gathered: list[Gathered], box: Toolbox, cited: CitationList,
+        ctx: ToolContext, user: User, turns: list[Turn], project_id: str | None,
+    ) -> Composed:
+        """The model writes from the evidence (one call); what it writes reaches the user only if it checks out."""
+        from assistant.agent.llm import compose_messages, history_messages, write
+
+        book = box.book
+        route = gathered[-1][1]
+        if not book.hits and route.kind == "knowledge" and self.settings.llm_tool_calls:
+            return self._search_again(question, box, cited, ctx, user, turns, project_id)
+        if not book.hits:
+            return self._extractive(gathered, book, ctx, box.scorer, cited, "llm")
+        messages = compose_messages(self.settings, user, route.project_id or project_id, question, evidence_block(book), history_messages(turns))
+        reply = write(self.settings, self._model(), messages)
+        return self._checked(reply.text, reply.cut_off, question, gathered, box, cited, ctx)
+
+    def _search_again(
+        self, question: str, box: Toolbox, cited: CitationList, ctx: ToolContext, user: User, turns: list[Turn], project_id: str | None
+    ) -> Composed:
+        """Nothing relevant was found: a tool-calling model may search again with other words."""
+        from langchain_core.messages import HumanMessage
+
+        from assistant.agent.llm import ToolAgent, history_messages, system_prompt
+
+        first = len(box.book.runs)
+        tools = [t for t in build_tools(ctx, box.book, box) if t.name == "search_knowledge"]
+        agent = ToolAgent(self.settings, self._model(), tools, system_prompt(self.settings, user, project_id))
+        raw = agent.run([*history_messages(turns), HumanMessage(question)])
+        searches = box.book.runs[first:]
+        if not searches:  # the model did not search again: whatever it wrote is unverified
+            return self._extractive([(question, Route("knowledge", query=question), box.book.runs[first - 1])], box.book, ctx, box.scorer, cited, "llm")
+        return self._checked(raw, False, question, [(question, Route("knowledge", query=question), searches[-1])], box, cited, ctx)
+
+    def _checked(
+        self, raw: str, cut_off: bool, question: str, gathered: list[Gathered], box: Toolbox, cited: CitationList, ctx: ToolContext,
+    ) -> Composed:
+        """The model's reply if it is grounded; otherwise the extractive answer (labelled) or a decline."""
+        book, scorer = box.book, box.scorer
+        zh = is_chinese(question)
+        calls = [(question, route) for route in (_route_of(name, args) for name, args in text_tool_calls(raw)) if route]
+        if calls or text_tool_calls(raw):  # a tool call written as text: run it, never show it
+            ran = [(part, route, box.gather(route)) for part, route in calls]
+            return self._extractive(ran or gathered, book, ctx, scorer, cited, "llm")
+        text = without_wrappers(raw)
+        why = None
+        if not text or cut_off:
+            why = "cut_off" if text else "empty"
+        elif unsupported_facts(text, "\n".join(h.text for h in book.hits.values()), question, ctx.workflow.order):
+            why = "facts"
+        else:
+            text, citations = cite_markers(text, book.hits, scorer)
+            if citations:
+                cited.items.extend(citations)
+                return Composed(text, cited, grounded=True)
+            why = "unverified"
+        composed = self._extractive(gathered, book, ctx, scorer, cited, "llm")
+        if composed.grounded:
+            composed.text = f"{_note(zh, why, self.settings.llm_max_tokens)}\n{composed.text}"
+        return composed
 
     # ----- pass-throughs for surfaces -----
     def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
@@ -271,6 +313,53 @@ class AssistantService:
         return self.store.add_feedback(conversation_id, user.name, rating, comment or "", question or "", answer or "", citations or [])
 
 
+_TOOL_OF = {
+    "knowledge": "search_knowledge", "project": "get_project", "projects": "list_projects",
+    "readiness": "check_readiness", "draft": "draft_proposal", "stage": "explain_stage",
+}
+
+
+def _step_args(route: Route) -> dict:
+    args = {
+        "knowledge": {"query": route.query}, "project": {"project_id": route.project_id}, "projects": {"stage": route.stage},
+        "readiness": {"project_id": route.project_id, "target_stage": route.target_stage},
+        "draft": {"project_id": route.project_id, "kind": route.draft_kind}, "stage": {"stage": route.stage},
+    }[route.kind]
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def _route_of(name: str, args: dict) -> Route | None:
+    """The typed route for a tool call a model wrote as text (unknown or malformed: None)."""
+    pid = str(args.get("project_id") or "").upper() or None
+    if name == "search_knowledge" and args.get("query"):
+        return Route("knowledge", query=str(args["query"]))
+    if name == "get_project" and pid:
+        return Route("project", project_id=pid)
+    if name == "check_readiness" and pid:
+        return Route("readiness", project_id=pid, target_stage=args.get("target_stage") or None)
+    if name == "draft_proposal" and pid:
+        return Route("draft", project_id=pid, draft_kind=str(args.get("kind") or drafting.DEFAULT_KIND))
+    if name == "explain_stage" and args.get("stage"):
+        return Route("stage", stage=str(args["stage"]))
+    if name == "list_projects":
+        return Route("projects", stage=args.get("stage") or None)
+    return None
+
+
+def _note(zh: bool, why: str, limit: int) -> str:
+    """Why the user reads the extractive answer although a model is configured."""
+    notes = {
+        "cut_off": (f"（大模型的回答在 {limit} 个 token 处被截断或中断，以下改为直接摘录知识库原文。）",
+                    f"(The model's reply was cut off at {limit} tokens or interrupted; below are quotes from the knowledge base instead.)"),
+        "empty": ("（大模型没有给出回答，以下改为直接摘录知识库原文。）", "(The model gave no answer; below are quotes from the knowledge base instead.)"),
+        "facts": ("（大模型的回答含有资料中没有的数字或项目信息，已弃用，以下改为直接摘录知识库原文。）",
+                  "(The model's reply stated figures the sources do not contain, so it was discarded; below are quotes from the knowledge base.)"),
+        "unverified": ("（大模型的回答无法用知识库出处核实，已弃用，以下改为直接摘录知识库原文。）",
+                       "(The model's reply could not be verified against the knowledge base, so it was discarded; below are quotes from it instead.)"),
+    }
+    return notes[why][0 if zh else 1]
+
+
 def _join_parts(parts: list[str], sections: list[Composed]) -> str:
     """One banner, then each sub-question with its quoted sentences (or the one line saying none)."""
     lines = sections[0].text.splitlines()[:1]
@@ -280,21 +369,9 @@ def _join_parts(parts: list[str], sections: list[Composed]) -> str:
     return "\n".join(lines)
 
 
-def _named_project(question: str) -> str | None:
-    match = PROJECT_ID.search(question)
-    return match.group(0).upper() if match else None
-
-
 def _used_project(book: SourceBook) -> str | None:
     """The last project a tool was asked about in this turn."""
     for run in reversed(book.runs):
         if run.args.get("project_id") and not run.error:
             return str(run.args["project_id"]).upper()
-    return None
-
-
-def _used_topic(book: SourceBook) -> str | None:
-    for run in reversed(book.runs):
-        if isinstance(run.result, SearchResult):
-            return run.result.query
     return None

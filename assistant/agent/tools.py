@@ -1,7 +1,9 @@
-"""The agent's tools: typed langchain tools bound to one asking user.
+"""The agent's tools, bound to one asking user: evidence is gathered with them for every route.
 
-Both modes call these same tools — the LLM agent through tool calls, the offline router directly —
-so both see exactly what the user may see. Every tool numbers the chunks it shows in a
+Every answer starts here: :meth:`Toolbox.gather` runs the tool a typed :class:`Route` calls for,
+deterministically, before any model is asked anything; the same tools are offered to a model as
+langchain tools only for what needs a model's judgement (searching again with other words).
+Both paths see exactly what the user may see. Every tool numbers the chunks it shows in a
 :class:`SourceBook`; a citation can only point at a numbered chunk, which is how citations are
 built and verified afterwards. Retrieved text is data, never instructions: it is wrapped in
 ``<untrusted_data>`` and sentences that address the assistant are flagged.
@@ -15,6 +17,7 @@ from typing import Any, Literal, Optional
 from langchain_core.tools import BaseTool, StructuredTool
 
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese, is_instruction, relevance_text
+from assistant.agent.route import SEARCH_K, Route
 from assistant.errors import LinkageError
 from assistant.index import Hit
 from assistant.index.lexical import expand_english
@@ -94,13 +97,41 @@ def render_sources(book: SourceBook, run: ToolRun, hits: list[Hit]) -> str:
     return "\n".join(parts)
 
 
-class _Toolbox:
+def evidence_block(book: SourceBook) -> str:
+    """Every numbered chunk of the turn, once, inside the untrusted-data wrapper (for the model)."""
+    parts = ["<untrusted_data>"]
+    for n, hit in sorted(book.hits.items()):
+        flag = f"\n{FLAGGED}" if is_instruction(hit.text) else ""
+        parts.append(f"[{n}] 〔{_defang(hit.citation)}〕{flag}\n{_defang(hit.text)}")
+    parts.append("</untrusted_data>")
+    return "\n\n".join(parts)
+
+
+class Toolbox:
     """The tool implementations, bound to one context (one user) and one source book."""
 
-    def __init__(self, ctx: ToolContext, book: SourceBook):
+    def __init__(self, ctx: ToolContext, book: SourceBook, scorer: Scorer | None = None):
         self.ctx = ctx
         self.book = book
-        self.scorer = Scorer(ctx.index)
+        self.scorer = scorer or Scorer(ctx.index, ctx.user.groups)
+
+    def gather(self, route: Route) -> ToolRun | None:
+        """Run the one tool the route calls for; the run holds the typed result and numbered sources."""
+        if route.kind == "knowledge":
+            self.search_knowledge(route.query or "", SEARCH_K)
+        elif route.kind == "readiness":
+            self.check_readiness(route.project_id or "", route.target_stage)
+        elif route.kind == "draft":
+            self.draft_proposal(route.project_id or "", route.draft_kind)
+        elif route.kind == "projects":
+            self.list_projects(route.stage)
+        elif route.kind == "project":
+            self.get_project(route.project_id or "")
+        elif route.kind == "stage":
+            self.explain_stage(route.stage or "")
+        else:
+            return None
+        return self.book.runs[-1]
 
     def _run(self, name: str, args: dict[str, Any], body) -> str:
         run = ToolRun(name=name, args={k: v for k, v in args.items() if v is not None})
@@ -143,7 +174,7 @@ class _Toolbox:
             searched = query if is_chinese(query) else expand_english(query, self._glossary)
             hits = search_tools.search_knowledge(self.ctx, searched, k=max(1, min(k, 10)), source=source)
             tokens = content_tokens(relevance_text(query, self._glossary), self.scorer.user_dict)
-            relevant = self.scorer.relevant(hits, tokens)
+            relevant = self.scorer.relevant(hits, tokens, english=not is_chinese(query))
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)
             if not relevant:
                 return f"没有找到与“{query}”相关的资料（检索结果的相关度都低于阈值）。不要凭常识作答。"
@@ -239,9 +270,9 @@ class _Toolbox:
         return self._run("draft_proposal", {"project_id": project_id, "kind": kind}, body)
 
 
-def build_tools(ctx: ToolContext, book: SourceBook) -> list[BaseTool]:
+def build_tools(ctx: ToolContext, book: SourceBook, box: Toolbox | None = None) -> list[BaseTool]:
     """The six tools, bound to the asking user's context; what the model reads is each docstring."""
-    box = _Toolbox(ctx, book)
+    box = box or Toolbox(ctx, book)
 
     def search_knowledge(query: str, k: int = 5, source: Optional[SourceName] = None) -> str:
         """Search the knowledge base: the linkage guideline (技术、专利和标准联动工作指南) and its 编制说明,

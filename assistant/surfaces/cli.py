@@ -508,45 +508,54 @@ def eval_retrieval(
 
 @eval_app.command("answers", cls=ChineseCommand)
 def eval_answers(
-    min_fact_recall: Annotated[float, typer.Option(help="事实召回率（回答包含应有事实的比例）的最低要求。")] = 0.9,
+    min_fact_recall: Annotated[float, typer.Option(help="测试集事实召回率（回答包含应有事实的比例）的最低要求。")] = 0.9,
     min_citation_validity: Annotated[float, typer.Option(help="引用有效率（引文逐字出现在所引片段中）的最低要求。")] = 1.0,
-    min_refusal: Annotated[float, typer.Option(help="拒答正确率（超范围问题拒答、范围内问题作答）的最低要求。")] = 0.95,
+    min_refusal: Annotated[float, typer.Option(help="测试集拒答正确率（超范围问题拒答、范围内问题作答）的最低要求。")] = 0.95,
+    max_false_refusal: Annotated[float, typer.Option(help="测试集误拒率（可回答的问题被拒答的比例）的上限。")] = 0.05,
+    split: Annotated[str, typer.Option("--split", help="both（开发集和测试集）| dev | test；阈值只检查测试集")] = "both",
     mode: Annotated[str, typer.Option("--mode", help="auto（离线，配置了大模型时再加 LLM 模式）| offline | llm")] = "auto",
     show_failures: Annotated[bool, typer.Option("--show-failures", help="列出未通过的问题。")] = False,
 ) -> None:
-    """对 evals/answers.yaml 中的问题评测回答：事实召回、引用有效性、拒答正确性（先增量更新索引）。"""
+    """评测回答（开发集 evals/answers.yaml、测试集 evals/answers-test.yaml）：事实召回、引用有效性、误拒与漏拒（先增量更新索引）。"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from evals.answers import eval_service, evaluate, load_questions
+    from evals.answers import eval_service, evaluate, load_split
 
     with user_errors():
         if mode not in ("auto", "offline", "llm"):
             raise ValueError("--mode 只能是 auto、offline 或 llm")
+        if split not in ("both", "dev", "test"):
+            raise ValueError("--split 只能是 both、dev 或 test")
         service, admin = _service(), _user()
         ctx = service.context(admin)
         if mode == "llm" and not ctx.settings.llm_configured:
             raise ValueError("没有配置大模型：请设置 LINKAGE_LLM_BASE_URL 和 LINKAGE_LLM_MODEL")
         modes = [mode] if mode != "auto" else ["offline"] + (["llm"] if ctx.settings.llm_configured else [])
+        splits = ["dev", "test"] if split == "both" else [split]
         service.update_index(admin)
-        questions = load_questions()
+        questions = {name: load_split(name) for name in splits}
         results = []
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err_console, disable=not sys.stderr.isatty(), transient=True,
         ) as bar:
             for name in modes:
-                task = bar.add_task(f"回答评测（{name}）", total=len(questions))
-                with eval_service(ctx.settings, ctx.index, name) as service:
-                    results.append(evaluate(service, questions, on_step=lambda: bar.advance(task)))
-    table = Table(title=f"回答评测（{len(questions)} 个问题）")
-    for column in ("模式", "事实召回", "引用有效率", "引用数", "拒答正确率"):
-        table.add_column(column, justify="left" if column == "模式" else "right")
-    for scores in results:
-        table.add_row(scores.mode, f"{scores.fact_recall:.3f}", f"{scores.citation_validity:.3f}", str(scores.citations), f"{scores.refusal_accuracy:.3f}")
+                for part in splits:
+                    task = bar.add_task(f"回答评测（{name}，{part}）", total=len(questions[part]))
+                    with eval_service(ctx.settings, ctx.index, name) as service:
+                        results.append((part, evaluate(service, questions[part], on_step=lambda: bar.advance(task))))
+    table = Table(title="回答评测（阈值只检查测试集 test）")
+    for column in ("模式", "数据集", "问题数", "事实召回", "引用有效率", "引用数", "误拒率", "漏拒率", "拒答正确率"):
+        table.add_column(column, justify="left" if column in ("模式", "数据集") else "right")
+    for part, scores in results:
+        table.add_row(
+            scores.mode, part, str(len(scores.outcomes)), f"{scores.fact_recall:.3f}", f"{scores.citation_validity:.3f}",
+            str(scores.citations), f"{scores.false_refusals:.3f}", f"{scores.missed_refusals:.3f}", f"{scores.refusal_accuracy:.3f}",
+        )
     console.print(table)
     failed = []
-    for scores in results:
+    for part, scores in results:
         if show_failures:
             for outcome in scores.failures():
                 problems = outcome.missing + ([f"{outcome.invalid_citations} 条引用无效"] if outcome.invalid_citations else [])
@@ -554,13 +563,17 @@ def eval_answers(
                     problems.append("应拒答却作答" if outcome.question.refuse else "不应拒答")
                 if outcome.error:
                     problems.append(outcome.error)
-                console.print(f"\\[{scores.mode}] {escape(outcome.question.q)} → {escape('；'.join(problems))}", highlight=False)
+                console.print(f"\\[{scores.mode}/{part}] {escape(outcome.question.q)} → {escape('；'.join(problems))}", highlight=False)
+        if part != "test" and split == "both":
+            continue  # the dev split is for tuning; the thresholds judge the held-out test split
         failed += below(
-            scores.mode,
+            f"{scores.mode}/{part}",
             ("事实召回", scores.fact_recall, min_fact_recall),
             ("引用有效率", scores.citation_validity, min_citation_validity),
             ("拒答正确率", scores.refusal_accuracy, min_refusal),
         )
+        if scores.false_refusals > max_false_refusal:
+            failed.append(f"{scores.mode}/{part} 误拒率 {scores.false_refusals:.3f} > {max_false_refusal}")
     exit_below_thresholds(failed)
 
 
