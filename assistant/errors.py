@@ -60,6 +60,19 @@ class LLMError(LinkageError):
     """The language-model service failed (timeout, unreachable, key refused, error reply)."""
 
 
+class IndexDamagedError(IndexNotReadyError):
+    """A data file of the index is unreadable or out of step; ``linkage index --repair`` rebuilds it."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"索引数据损坏：{self.path}（{reason}）。请由管理员运行 `linkage index --repair` 修复。")
+
+
+class IndexBusyError(LinkageError):
+    """Another indexer holds the data directory's lock for longer than we may wait."""
+
+
 class StorageError(LinkageError):
     """The conversation database cannot be used (corrupt file, server unreachable); says which and how to fix it."""
 

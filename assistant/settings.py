@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     # --- storage and corpus ---
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("linkage-assistant")))
+    chroma_url: str = ""  # e.g. http://chroma:8000 — a Chroma server shared by several API replicas
+    index_lock_timeout: float = 3600.0  # seconds an indexer waits for another one to finish
     corpus_dir: Path = SHIPPED_CORPUS
     prompts_dir: Path = SHIPPED_PROMPTS
     draft_template: Path | None = None  # an organisation's own .docx that `linkage draft` fills

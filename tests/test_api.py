@@ -281,3 +281,36 @@ def test_clauses_of_hidden_records_and_unknown_ids_are_404(client):
     hidden = client.get(f"/api/clauses/{chunk_id}")  # anonymous: public knowledge only
     assert hidden.status_code == 404 and hidden.headers["content-type"].startswith(PROBLEM)
     assert client.get("/api/clauses/no-such-chunk").status_code == 404
+
+
+def test_openai_errors_reach_the_client_in_chinese(openai_client):
+    """Under /v1 errors are OpenAI's error object, so the client shows the Chinese message itself."""
+    with pytest.raises(openai.AuthenticationError) as bad_key:
+        openai_client.with_options(api_key="nope").chat.completions.create(
+            model="linkage-assistant", messages=[{"role": "user", "content": "你好"}])
+    assert bad_key.value.body["message"] == "API 密钥无效。" and bad_key.value.code == "invalid_api_key"
+    assert "API 密钥无效" in str(bad_key.value)
+
+    with pytest.raises(openai.UnprocessableEntityError) as not_a_question:
+        openai_client.chat.completions.create(model="linkage-assistant", messages=[{"role": "assistant", "content": "你好"}])
+    assert not_a_question.value.body["message"] == "最后一条消息须是用户的问题。"
+    assert not_a_question.value.type == "invalid_request_error" and "最后一条消息须是用户的问题" in str(not_a_question.value)
+
+    with pytest.raises(openai.UnprocessableEntityError) as no_messages:
+        openai_client.chat.completions.create(model="linkage-assistant", messages=[])
+    assert "请求参数不合法" in no_messages.value.body["message"] and no_messages.value.param == "messages"
+
+    with pytest.raises(openai.NotFoundError) as unknown_route:
+        openai_client.embeddings.create(model="linkage-assistant", input="许可声明")
+    assert unknown_route.value.body["message"] == "未找到" and unknown_route.value.code == "not_found"
+
+
+def test_api_errors_stay_problem_documents(client):
+    response = client.post("/api/chat", json={})
+    assert response.headers["content-type"] == PROBLEM and "error" not in response.json()
+    assert response.json()["detail"].startswith("请求参数不合法")
+
+
+def test_unknown_routes_are_chinese(client):
+    assert client.get("/api/nothing-here").json()["detail"] == "未找到"
+    assert client.put("/api/chat").json()["detail"] == "不支持的请求方法"

@@ -105,7 +105,7 @@ def test_every_command_goes_through_the_service():
     """The CLI imports no tool module: everything it does is an `AssistantService` call."""
     tree = ast.parse((ROOT / "assistant/surfaces/cli.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert {m for m in imported if m.startswith(("assistant.tools.", "assistant.index"))} <= {"assistant.tools.context", "assistant.index.store"}
+    assert {m for m in imported if m.startswith(("assistant.tools.", "assistant.index"))} <= {"assistant.tools.context", "assistant.index"}
     called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
     assert {"update_index", "search", "list_projects", "get_project", "check_readiness", "draft_proposal", "ask_stream"} <= called
 

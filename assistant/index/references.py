@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from cn2an import an2cn, cn2an
 
-from assistant.index.store import Hit, KnowledgeIndex
+from assistant.index.knowledge import KnowledgeIndex
+from assistant.index.store import Hit
 
 _CN = "一二三四五六七八九十百千零〇两"
 _STANDARD = re.compile(

@@ -23,7 +23,7 @@ from sse_starlette import EventSourceResponse
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.agent.service import AssistantService
 from assistant.errors import ConfigurationError
-from assistant.index.store import report_dict
+from assistant.index import report_dict
 from assistant.settings import Settings, get_settings
 from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep
 from assistant.surfaces.limits import BodySizeLimit

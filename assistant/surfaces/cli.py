@@ -145,7 +145,7 @@ def index(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from assistant.index.store import report_dict
+    from assistant.index import report_dict
 
     with user_errors():
         service = _service()
