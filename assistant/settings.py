@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     index_lock_timeout: float = 3600.0  # seconds an indexer waits for another one to finish
     corpus_dir: Path = SHIPPED_CORPUS
     prompts_dir: Path = SHIPPED_PROMPTS
+    draft_template: Path | None = None  # an organisation's own .docx that `linkage draft` fills
 
     # --- embeddings and retrieval ---
     embedding_backend: Literal["e5-small", "sentence-transformers", "hashing"] = "e5-small"  # hashing: tests only
