@@ -30,7 +30,7 @@ from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep, acts_as_
 from assistant.surfaces.limits import BodySizeLimit
 from assistant.surfaces.openapi_docs import document_responses
 from assistant.surfaces.problems import install_problem_handlers, problem, public_message, status_for
-from assistant.tools.drafting import DEFAULT_KIND
+from assistant.tools.drafting import DEFAULT_KIND, FORMATS
 from assistant.tools.search import SOURCES
 
 log = logging.getLogger("assistant.http")
@@ -62,7 +62,7 @@ class IndexRequest(BaseModel):
 
 class ProposalRequest(BaseModel):
     kind: str = Field(DEFAULT_KIND, max_length=100, description="文稿类型（corpus/proposal_templates.yaml 中的模板名）")
-    format: Literal["docx", "md"] = "docx"
+    format: Literal["docx", "pdf", "md"] = Field("docx", description="docx | pdf（服务器需安装 LibreOffice）| md")
 
 
 def sse_events(events: Iterator[AgentEvent]) -> Iterator[dict[str, str]]:
@@ -151,8 +151,8 @@ def readiness(project_id: str, user: CurrentUser, service: ServiceDep, target: s
     return service.check_readiness(user, project_id, target).model_dump()
 
 
-@api.post("/projects/{project_id}/proposal", summary="生成立项材料草稿（.docx）",
-          response_class=Response, responses={200: {"content": {"application/vnd.openxmlformats-officedocument.wordprocessingml.document": {}}}})
+@api.post("/projects/{project_id}/proposal", summary="生成立项材料草稿（.docx / .pdf / .md）",
+          response_class=Response, responses={200: {"content": {media: {} for media in FORMATS.values()}}})
 def proposal(project_id: str, user: CurrentUser, service: ServiceDep,
              request: Annotated[ProposalRequest | None, Body()] = None) -> Response:
     request = request or ProposalRequest()

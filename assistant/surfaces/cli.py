@@ -319,14 +319,15 @@ def check(
 def draft(
     project_id: ProjectId,
     kind: Annotated[Optional[str], typer.Option("--kind", metavar="类型", help="文稿类型：联动创新项目立项建议书（默认）| 团体标准项目建议书。")] = None,
-    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | md")] = "docx",
+    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | pdf（需安装 LibreOffice）| md")] = "docx",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="文件", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
+    template: Annotated[Optional[Path], typer.Option("--template", metavar="模板", help="本单位的 Word 模板（.docx）：保留其样式、页眉页脚和封面，正文放在“{{正文}}”段落处，并填写 {{项目名称}} 等占位符；默认取 LINKAGE_DRAFT_TEMPLATE。")] = None,
     as_groups: AsGroups = None,
 ) -> None:
     """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。配置了大模型时润色文字（不增加事实）。"""
     with user_errors():
         options = {"kind": kind} if kind else {}
-        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, **options)
+        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, template=template, **options)
         if output is not None and str(output) == "-":
             sys.stdout.buffer.write(result.content)
             sys.stdout.flush()
