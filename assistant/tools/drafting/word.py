@@ -286,16 +286,19 @@ def add_table(word: WordDocument, node: Table) -> None:
         tblw.set(qn("w:w"), str(sum(widths) // 635))
     for column, width in zip(table.columns, widths):
         column.width = Emu(width)
+    numeric = [all(re.fullmatch(r"[\d.,]+|合计|", row[i]) for row in node.rows) for i in range(len(node.header))]
     for n, (row, values) in enumerate(zip(table.rows, [node.header, *node.rows])):
         trpr = row._tr.get_or_add_trPr()  # noqa: SLF001
         trpr.append(OxmlElement("w:cantSplit"))
         if n == 0:
             trpr.append(OxmlElement("w:tblHeader"))  # repeated at the top of every page
-        for cell, width, value in zip(row.cells, widths, values):
+        for column, (cell, width, value) in enumerate(zip(row.cells, widths, values)):
             cell.width = Emu(width)
             paragraph = cell.paragraphs[0]
             paragraph.style = word.styles["表格文字"]
             add_text(paragraph, value, bold=n == 0)
+            if n and numeric[column]:
+                paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT  # amounts line up
             if n == 0:
                 shade = OxmlElement("w:shd")
                 for key, val in (("w:val", "clear"), ("w:color", "auto"), ("w:fill", "E7E6E6")):
