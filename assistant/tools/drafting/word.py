@@ -230,7 +230,8 @@ def _border(paragraph: Paragraph, side: str) -> None:
     for key, value in (("w:val", "single"), ("w:sz", "6"), ("w:space", "1"), ("w:color", "000000")):
         line.set(qn(key), value)
     borders.append(line)
-    ppr.insert_element_before(borders, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:spacing", "w:ind", "w:jc")
+    ppr.insert_element_before(borders, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:spacing", "w:ind", "w:jc",
+                              "w:outlineLvl", "w:rPr", "w:sectPr", "w:pPrChange")
 
 
 # ----- tables -----
