@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import zipfile
 
 import docx
@@ -173,18 +172,16 @@ def test_proposal_is_a_docx_download(client):
     assert "5G基站智能节能技术联动创新项目" in text
 
 
-def test_feedback_is_stored_with_question_answer_and_citations(client, api_settings):
+def test_feedback_is_stored_with_question_answer_and_citations(client, service):
     answer = client.post("/api/chat", json={"question": "什么是专利导航？"}).json()
     response = client.post("/api/feedback", json={
         "rating": "down", "comment": "不够具体", "conversation_id": answer["conversation_id"],
         "question": "什么是专利导航？", "answer": answer["answer"], "citations": answer["citations"],
     })
     assert response.status_code == 201
-    with sqlite3.connect(api_settings.conversations_db) as db:
-        row = db.execute("SELECT rating, comment, question, citations FROM feedback WHERE conversation_id = ?",
-                         (answer["conversation_id"],)).fetchone()
-    assert row[:3] == ("down", "不够具体", "什么是专利导航？")
-    assert json.loads(row[3])[0]["n"] == 1
+    [stored] = service.store.feedback(answer["conversation_id"])
+    assert (stored["rating"], stored["comment"], stored["question"]) == ("down", "不够具体", "什么是专利导航？")
+    assert stored["citations"][0]["n"] == 1
 
 
 def test_chat_stream_sends_steps_tokens_then_the_final_answer(client):

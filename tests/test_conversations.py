@@ -111,7 +111,7 @@ def test_a_database_made_before_migrations_is_adopted_with_its_turns(tmp_path):
 def api(tmp_path, shipped_settings, shipped_index):
     from assistant.surfaces.api import create_app
 
-    settings = shipped_settings.model_copy(update={"data_dir": tmp_path})
+    settings = shipped_settings.model_copy(update={"data_dir": tmp_path, "database_url": SecretStr("")})  # SQLite
     service = AssistantService(settings, index=shipped_index)
     with TestClient(create_app(settings, service), raise_server_exceptions=False) as client:
         yield client, settings
