@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     chunk_max_chars: int = 500
     chunk_overlap_chars: int = 80
     chunk_min_chars: int = 8  # clauses shorter than this merge into the next one
+    max_file_bytes: int = 50_000_000  # per file, a DOCX/XLSX by its expanded size; larger files are refused
+    max_chunks_per_file: int = 20_000  # a file that splits into more chunks is refused
 
     # --- conversations and feedback ---
     # empty: SQLite (WAL) in the data dir; e.g. postgresql+psycopg://user:pw@db-host/linkage for replicas

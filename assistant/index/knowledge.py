@@ -146,6 +146,10 @@ class KnowledgeIndex:
         self.refresh()
         return report
 
+    def indexed_files(self) -> list[Path]:
+        """Every file whose chunks the index holds (the record tools read records from them)."""
+        return self.indexer.indexed_files()
+
     def add_embedded(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
         """Store chunks whose vectors are already known (benchmarks); ``commit`` makes them searchable.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assistant.tools.data_files import load_yaml_model
+from assistant.ingest.data_files import load_yaml_model
 from assistant.tools.records import Condition, ProjectRecord
 from assistant.tools.workflow import Ref
 
