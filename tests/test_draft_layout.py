@@ -10,6 +10,7 @@ import io
 import re
 import shutil
 import subprocess
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -160,13 +161,17 @@ def test_a_recorded_licensing_declaration_is_used(tmp_path, shipped_settings, sh
         "target_standard: {level: 团体标准, title: 测试标准}\n"
         "patents:\n  - {number: CN202010785316.9, title: 测试专利, owner: 本公司, reads_on_target_standard: true,"
         " licensing: 同意在公平、合理、无歧视基础上收费许可}\n"
+        "  - {number: CN202180047693.2, title: 拒绝许可的专利, owner: 某公司, reads_on_target_standard: true,"
+        " licensing: 不同意按照以上两种方式进行专利实施许可}\n"
     )
     (tmp_path / "T-1.yaml").write_text(record, encoding="utf-8")
     from assistant.tools.records import RecordStore
 
     ctx = ToolContext(shipped_settings, _index=shipped_index, _records=RecordStore(tmp_path))
     text = draft_proposal(ctx, "T-1", GROUP_STANDARD, "md", today=TODAY).text
-    assert "CN202010785316.9《测试专利》，专利持有人：测试研究院；许可声明：同意在公平、合理、无歧视基础上收费许可" in text
+    assert "CN202010785316.9《测试专利》，专利持有人：测试研究院；许可声明：同意在公平、合理、无歧视基础上收费许可\n" in text
+    refused = "CN202180047693.2《拒绝许可的专利》，专利持有人：某公司；许可声明：不同意按照以上两种方式进行专利实施许可【待核对："
+    assert refused in text  # a refusal means the standard may not rest on that patent: flagged
 
 
 def test_every_section_ends_with_its_sources(linkage_draft, admin_ctx):
@@ -256,6 +261,15 @@ def test_a_bad_template_is_one_clear_chinese_error(tmp_path, admin_ctx, cli):
     not_word.write_text("这不是 Word 文件", encoding="utf-8")
     with pytest.raises(TemplateError, match="不是有效的 .docx 文件"):
         draft_proposal(admin_ctx, "P-2025-001", template=not_word)
+    template = tmp_path / "form.dotx"  # a Word template file (.dotx) rather than a document
+    with zipfile.ZipFile(TEMPLATE) as source, zipfile.ZipFile(template, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"document.main+xml", b"template.main+xml")
+            target.writestr(item, data)
+    with pytest.raises(TemplateError, match=r"\.dotx"):
+        draft_proposal(admin_ctx, "P-2025-001", template=template)
     with pytest.raises(TemplateError, match="找不到 Word 模板"):
         draft_proposal(admin_ctx, "P-2025-001", template=tmp_path / "missing.docx")
     result = cli("draft", "P-2025-001", "--template", str(not_word), "-o", str(tmp_path / "out.docx"))
