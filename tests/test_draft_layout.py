@@ -248,6 +248,19 @@ def test_template_placeholders_the_record_cannot_fill_become_gaps(tmp_path, admi
     # no {{正文}} marker: our sections are appended after the template's content
     headings = [p.text for p in _open(draft).paragraphs if p.style.name == "Heading 1"]
     assert headings[-1] == "待补充事项清单"
+    assert not any(p.text.startswith("• ") for p in _open(draft).paragraphs)  # Word's bullet style was there
+
+
+def test_a_template_without_a_bullet_style_still_shows_bullets(tmp_path, admin_ctx):
+    word = Document()
+    styles = word.styles.element
+    styles.remove(word.styles["List Bullet"].element)
+    word.add_paragraph("{{正文}}")
+    bare = tmp_path / "bare.docx"
+    word.save(bare)
+    draft = _open(draft_proposal(admin_ctx, "P-2025-001", template=bare, today=TODAY))
+    bullets = [p.text for p in draft.paragraphs if p.style.name == "List Bullet"]
+    assert bullets and all(text.startswith("• ") for text in bullets)
 
 
 def test_template_comes_from_the_setting_too(shipped_settings, shipped_index):
