@@ -22,7 +22,7 @@ from sse_starlette import EventSourceResponse
 
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.agent.service import AssistantService
-from assistant.errors import ConfigurationError
+from assistant.errors import ConfigurationError, StorageError
 from assistant.index import report_dict
 from assistant.settings import Settings, get_settings
 from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep
@@ -166,6 +166,10 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
 
     settings = settings or get_settings()
     service = service or AssistantService(settings)
+    try:
+        service.store  # noqa: B018 - migrate the conversation database at start-up, not on the first question
+    except StorageError as exc:  # the service still starts (search works); chat answers 503 until it is fixed
+        log.error("%s", exc)
     app = FastAPI(
         title="联动助手 API",
         description="技术、专利和标准联动工作的检索增强助手：带条款引用的问答、项目就绪检查和立项材料草稿。",
