@@ -325,6 +325,9 @@ def _bookmark(paragraph: Paragraph, number: int) -> str:
 def add_body(word: WordDocument, doc: Document) -> list[tuple[str, str]]:
     """The sections of the draft; returns (heading, bookmark) for the table of contents."""
     entries = []
+    bullet = word.styles["List Bullet"]
+    # a template without Word's own bullet list style gets ours, which has no numbering: a • instead
+    marker = "" if bullet.element.pPr is not None and bullet.element.pPr.numPr is not None else "• "
     for node in doc.body:
         if isinstance(node, Heading):
             paragraph = word.add_paragraph(style=word.styles[f"Heading {node.level}"])
@@ -339,7 +342,7 @@ def add_body(word: WordDocument, doc: Document) -> list[tuple[str, str]]:
             add_text(paragraph, node.text)
         elif isinstance(node, Bullets):
             for item in node.items:
-                add_text(word.add_paragraph(style=word.styles["List Bullet"]), item)
+                add_text(word.add_paragraph(style=bullet), marker + item)
         else:
             add_table(word, node)
             word.add_paragraph(style=word.styles["表格文字"])
