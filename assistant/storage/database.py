@@ -26,7 +26,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.pool import NullPool
 
-from assistant.errors import StorageError
+from assistant.errors import StorageError, os_reason
 from assistant.settings import Settings
 
 log = logging.getLogger("assistant.storage")
@@ -164,7 +164,7 @@ class Database:
         except exc.DBAPIError as error:
             raise self._storage_error(error) from None
         except OSError as error:
-            raise StorageError(f"无法使用对话数据库 {self.where}：{error.strerror or error}") from None
+            raise StorageError(f"无法使用对话数据库 {self.where}：{os_reason(error)}") from None
 
     def _storage_error(self, error: exc.DBAPIError) -> StorageError:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
