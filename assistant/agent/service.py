@@ -285,12 +285,14 @@ class AssistantService:
     def check_readiness(self, user: User, project_id: str, target_stage: str | None = None) -> readiness.ReadinessReport:
         return readiness.check_readiness(self.context(user), project_id, target_stage)
 
-    def draft_proposal(self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx") -> drafting.Draft:
+    def draft_proposal(
+        self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx", template: Path | None = None
+    ) -> drafting.Draft:
         """The draft from the record; in LLM mode its prose is polished under the no-invention check."""
         from assistant.agent.llm import paragraph_polisher
 
         polish = paragraph_polisher(self.settings, self._model()) if self.mode == "llm" else None
-        return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish)
+        return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish, template=template)
 
     def explain_stage(self, user: User, stage: str) -> workflow.StageInfo:
         return workflow.explain_stage(self.context(user), stage)

@@ -31,13 +31,13 @@ import numpy as np
 import yaml
 from filelock import FileLock, Timeout
 
-from assistant.errors import DocumentLoadError, IndexBusyError, IndexDamagedError
+from assistant.errors import DocumentLoadError, IndexBusyError, IndexDamagedError, os_reason
 from assistant.index.embeddings import Embedder
 from assistant.index.lexical import LexicalIndex, tokenize
 from assistant.index.store import ChunkStore, Head, StoreUnavailable, chunk_metadata, is_member
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from assistant.ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.ingest.pipeline import chunk_file
 from assistant.ingest.models import EMBEDDING_RECIPE, Chunk
-from assistant.ingest.splitter import split_document
 from assistant.settings import Settings
 
 Progress = Callable[[str, int, int], None]  # (description, completed, total)
@@ -158,13 +158,9 @@ class Indexer:
         digest.update(json.dumps(knobs, ensure_ascii=False, sort_keys=True, default=str).encode())
         return digest.hexdigest()
 
-    def _chunks(self, path: Path, plan: dict) -> list[Chunk]:
-        document = load_file(path, plan["doc_id"])
-        for key, value in plan["overrides"].items():
-            setattr(document.meta, key, value)
-        return split_document(
-            document, self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars
-        )
+    def indexed_files(self) -> list[Path]:
+        """Every file whose chunks the index holds."""
+        return [Path(key) for key in self.load_state()["files"]]
 
     # ----- the run -----
     def sync(self, paths: Iterable[Path] = (), rebuild: bool = False, repair: bool = False, progress: Progress | None = None) -> IndexReport:
@@ -199,7 +195,7 @@ class Indexer:
         crash_point("journal")
 
         discovered = self._discover(state["roots"])
-        pending: list[tuple[str, str, list[Chunk]]] = []
+        pending: list[tuple[str, str, list[Chunk], list[str]]] = []
         for number, (key, plan) in enumerate(discovered.items()):
             if progress:
                 progress("读取文档", number, len(discovered))
@@ -208,17 +204,20 @@ class Indexer:
                 fingerprint = self._fingerprint(path, plan)
                 if state["files"].get(key, {}).get("fingerprint") == fingerprint:
                     report.unchanged += 1
+                    report.errors += [DocumentLoadError(path, p) for p in state["files"][key].get("problems", [])]
                     continue
-                pending.append((key, fingerprint, self._chunks(path, plan)))
+                chunks, problems = chunk_file(path, plan["doc_id"], plan["overrides"], self.settings)
+                report.errors += [DocumentLoadError(path, p) for p in problems]
+                pending.append((key, fingerprint, chunks, problems))
             except DocumentLoadError as exc:
                 report.errors.append(exc)
             except OSError as exc:
-                report.errors.append(DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）"))
+                report.errors.append(DocumentLoadError(path, f"无法读取文件（{os_reason(exc)}）"))
         if progress:
             progress("读取文档", len(discovered), len(discovered))
 
         # Chunks already stored (same content id) keep their vectors; only new ones are embedded.
-        wanted = [chunk for _, _, chunks in pending for chunk in chunks]
+        wanted = [chunk for _, _, chunks, _ in pending for chunk in chunks]
         wanted_ids = list(dict.fromkeys(c.id for c in wanted))
         stored = self.store.existing(collection, wanted_ids)
         fresh = list({c.id: c for c in wanted if c.id not in stored}.values())
@@ -227,12 +226,12 @@ class Indexer:
         report.chunks_embedded = len(fresh)
 
         retired: list[str] = []
-        for key, fingerprint, chunks in pending:
+        for key, fingerprint, chunks, problems in pending:
             old_ids = set(state["files"].get(key, {}).get("chunk_ids", []))
             new_ids = [c.id for c in chunks]
             retired += sorted(old_ids - set(new_ids))
             (report.updated if key in state["files"] else report.added).append(key)
-            state["files"][key] = {"fingerprint": fingerprint, "chunk_ids": new_ids}
+            state["files"][key] = {"fingerprint": fingerprint, "chunk_ids": new_ids, "problems": problems}
         for key in [k for k in state["files"] if k not in discovered]:
             retired += state["files"].pop(key)["chunk_ids"]
             report.removed.append(key)

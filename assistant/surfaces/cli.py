@@ -7,10 +7,8 @@ so `linkage --help` and mistyped commands answer at once.
 
 from __future__ import annotations
 
-import errno
 import getpass
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.errors import IndexNotReadyError, LinkageError
+from assistant.errors import IndexNotReadyError, LinkageError, os_reason
 from assistant.settings import get_settings, require_complete_llm
 from assistant.surfaces.cli_chinese import ChineseCommand, ChineseGroup
 
@@ -41,19 +39,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-logging.getLogger("pypdf").setLevel(logging.ERROR)  # its English warnings about damaged PDFs; we report the file
-
-_OS_ERRORS = {
-    errno.ENOENT: "文件或目录不存在",
-    errno.EACCES: "没有权限",
-    errno.EPERM: "没有权限",
-    errno.EISDIR: "这是一个目录",
-    errno.ENOTDIR: "路径中有一部分不是目录",
-    errno.ENOSPC: "磁盘空间不足",
-    errno.EROFS: "文件系统是只读的",
-    errno.EEXIST: "文件已存在",
-    errno.ENAMETOOLONG: "文件名太长",
-}
 
 TOOL_NAMES = {
     "search_knowledge": "检索知识库",
@@ -66,9 +51,7 @@ TOOL_NAMES = {
 
 
 def os_error_text(exc: OSError) -> str:
-    """The operating system's reason in Chinese (its own strerror is English)."""
-    reason = _OS_ERRORS.get(exc.errno, exc.strerror or "无法访问")
-    return f"{exc.filename}：{reason}" if exc.filename else reason
+    return f"{exc.filename}：{os_reason(exc)}" if exc.filename else os_reason(exc)
 
 
 def _os_user() -> str:
@@ -326,14 +309,15 @@ def check(
 def draft(
     project_id: ProjectId,
     kind: Annotated[Optional[str], typer.Option("--kind", metavar="类型", help="文稿类型：联动创新项目立项建议书（默认）| 团体标准项目建议书。")] = None,
-    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | md")] = "docx",
+    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | pdf（需安装 LibreOffice）| md")] = "docx",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="文件", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
+    template: Annotated[Optional[Path], typer.Option("--template", metavar="模板", help="本单位的 Word 模板（.docx）：保留其样式、页眉页脚和封面，正文放在“{{正文}}”段落处，并填写 {{项目名称}} 等占位符；默认取 LINKAGE_DRAFT_TEMPLATE。")] = None,
     as_groups: AsGroups = None,
 ) -> None:
     """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。配置了大模型时润色文字（不增加事实）。"""
     with user_errors():
         options = {"kind": kind} if kind else {}
-        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, **options)
+        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, template=template, **options)
         if output is not None and str(output) == "-":
             sys.stdout.buffer.write(result.content)
             sys.stdout.flush()
@@ -342,7 +326,7 @@ def draft(
             try:
                 target.write_bytes(result.content)
             except OSError as exc:
-                raise ValueError(f"无法写入 {target}：{_OS_ERRORS.get(exc.errno, exc.strerror or '无法访问')}") from None
+                raise ValueError(f"无法写入 {target}：{os_reason(exc)}") from None
             console.print(f"已生成 {escape(str(target))}")
     if result.missing:
         err_console.print(f"[yellow]待补充 {len(result.missing)} 项：[/yellow]")
@@ -598,13 +582,15 @@ def serve(
     """
     import uvicorn
 
-    from assistant.surfaces.api import check_serve_settings
+    from assistant.surfaces.api import app_factory, check_serve_settings, is_loopback
     from assistant.surfaces.limits import server_options
 
     with user_errors():
-        check_serve_settings(get_settings())
-    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers,
-                **server_options(get_settings()))
+        settings = get_settings()
+        check_serve_settings(settings)
+    if is_loopback(host) and settings.allow_anonymous and not settings.api_keys:
+        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]")
+    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, **server_options(settings))
 
 
 @app.command("slack", cls=ChineseCommand)
