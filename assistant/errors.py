@@ -83,3 +83,7 @@ class UnknownConversationError(LinkageError):
     def __init__(self, conversation_id: str):
         self.conversation_id = conversation_id
         super().__init__(f"未找到对话 {conversation_id!r}：对话编号只能由发起对话的用户继续使用。请不带对话编号重新提问，开始新的对话。")
+
+
+class ModelServiceError(LinkageError):
+    """A hosted embedding or rerank service failed or refused; says which setting to check."""

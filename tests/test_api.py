@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 
 import docx
@@ -16,7 +17,7 @@ from pydantic import SecretStr
 from assistant.agent.service import AssistantService
 from assistant.errors import ConfigurationError
 from assistant.settings import ApiUser, Settings
-from assistant.surfaces.api import check_serve_settings, create_app
+from assistant.surfaces.api import app_factory, check_serve_settings, create_app
 from http_servers import serve_app
 
 STD = {"Authorization": "Bearer k-std"}  # 标准化部: sees P-2025-001/003/005/006, not 002
@@ -311,3 +312,58 @@ def test_api_errors_stay_problem_documents(client):
 def test_unknown_routes_are_chinese(client):
     assert client.get("/api/nothing-here").json()["detail"] == "未找到"
     assert client.put("/api/chat").json()["detail"] == "不支持的请求方法"
+
+
+@pytest.fixture(scope="module")
+def keyless_settings(shipped_settings) -> Settings:
+    return shipped_settings.model_copy(update={"api_keys": {}, "allow_anonymous": True})
+
+
+def test_local_server_without_keys_acts_as_the_local_administrator(keyless_settings, shipped_index):
+    local = TestClient(create_app(keyless_settings, AssistantService(keyless_settings, index=shipped_index), local_admin=True))
+    assert len(local.get("/api/projects").json()) == 7  # like `linkage projects` on the same machine
+    assert local.get("/api/me").json() == {"user": "local-admin", "admin": True, "groups": None,
+                                           "local_admin": True, "anonymous": False}
+    answer = local.post("/api/chat", json={"question": "这个项目能进入立项吗？", "project_id": "P-2025-002"}).json()
+    assert answer["tool_calls"][0]["args"]["project_id"] == "P-2025-002" and "P-2025-002" in answer["answer"]
+    assert local.post("/api/index", json={}).status_code == 200
+
+
+@pytest.mark.parametrize("case", ["non-loopback bind", "a key is configured", "anonymous access off", "proxied request"])
+def test_every_other_setup_keeps_the_key_rules(case, keyless_settings, shipped_index):
+    settings, headers, local = keyless_settings, {}, True
+    if case == "non-loopback bind":
+        local = False
+    elif case == "a key is configured":
+        settings = settings.model_copy(update={"api_keys": {"k-std": ApiUser(user="alice", groups=["标准化部"])}})
+    elif case == "anonymous access off":
+        settings = settings.model_copy(update={"allow_anonymous": False, "api_keys": {"k": ApiUser(user="u")}})
+    else:
+        headers = {"X-Forwarded-For": "203.0.113.9"}
+    app = TestClient(create_app(settings, AssistantService(settings, index=shipped_index), local_admin=local))
+    response = app.get("/api/projects", headers=headers)
+    if case == "anonymous access off":
+        assert response.status_code == 401
+        return
+    assert response.json() == []  # anonymous: public knowledge only
+    assert app.get("/api/me", headers=headers).json()["local_admin"] is False
+    assert app.post("/api/index", json={}, headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("host, local", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True),
+                                         ("0.0.0.0", False), ("::", False), ("192.168.1.20", False), ("example.org", False)])
+def test_serve_uses_local_rules_only_on_loopback(host, local):
+    assert app_factory(host).endswith(":create_local_app") is local
+
+
+def test_docs_and_redoc_are_served_without_a_cdn(client):
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["content-security-policy"]  # the browser may fetch nothing else
+        assert "cdn" not in page.text.lower() and "https://" not in page.text, path
+        assets = [a for a in re.findall(r'(?:src|href)="([^"]+)"', page.text) if a.endswith((".js", ".css"))]
+        assert assets and all(a.startswith("/") for a in assets), assets
+        for asset in assets:
+            served = client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 10_000, asset

@@ -1,7 +1,9 @@
-"""Two API processes sharing one PostgreSQL: a conversation started on one continues on the other.
+"""The multi-node deployment of docs/deploy.md on one machine: two API processes, one Chroma server
+(`chroma run`, from the chromadb package), one PostgreSQL.
 
-Each replica is a real `linkage serve` process on 127.0.0.1, as a load balancer would see them.
-Needs the PostgreSQL test server (LINKAGE_TEST_DATABASE_URL, started by `.ci/run`).
+Each replica is a real `linkage serve` process on 127.0.0.1 with its own data dir, as separate
+machines behind a load balancer would be. Needs the PostgreSQL test server
+(LINKAGE_TEST_DATABASE_URL, started by `.ci/run`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from contextlib import ExitStack, contextmanager
 import httpx
 import pytest
 
+from assistant.index import KnowledgeIndex
+
 ALICE = {"Authorization": "Bearer k-alice"}
 BOB = {"Authorization": "Bearer k-bob"}
 
@@ -26,6 +30,46 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, what: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come up within 120 s")
+        time.sleep(0.3)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def chroma_server(tmp_path) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on a free port of 127.0.0.1; yields its URL."""
+    port = _free_port()
+    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
+    process = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=os.environ | {"ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, url + "/api/v2/heartbeat", "chroma run")
+        yield url
+    finally:
+        _stop(process)
 
 
 @contextmanager
@@ -38,30 +82,17 @@ def replica(env: dict[str, str]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"replica exited: {process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("replica did not become ready within 120 s")
-            time.sleep(0.3)
+        _wait_until_up(process, url + "/readyz", "linkage serve")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
 
 
-def test_two_api_processes_share_conversations_and_answer_alike(postgres_url, shipped_settings, shipped_index):
+def test_two_api_processes_on_one_chroma_server_and_one_postgres(postgres_url, chroma_server, shipped_settings, tmp_path):
+    indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", "chroma_url": chroma_server}))
+    assert not indexer.sync().errors and indexer.count() > 100  # `linkage index` run once, from any machine
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")} | {
-        "LINKAGE_DATA_DIR": str(shipped_settings.data_dir),
+        "LINKAGE_CHROMA_URL": chroma_server,
         "LINKAGE_EMBEDDING_BACKEND": "hashing",
         "LINKAGE_DATABASE_URL": postgres_url,
         "LINKAGE_ALLOW_ANONYMOUS": "false",
@@ -70,7 +101,7 @@ def test_two_api_processes_share_conversations_and_answer_alike(postgres_url, sh
         "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH", "")])),
     }
     with ExitStack() as stack:
-        first, second = (stack.enter_context(replica(env)) for _ in range(2))
+        first, second = (stack.enter_context(replica(env | {"LINKAGE_DATA_DIR": str(tmp_path / name)})) for name in ("r1", "r2"))
         asked = httpx.post(first + "/api/chat", json={"question": "P-2025-002 能进入立项吗？"}, headers=ALICE, timeout=60).json()
         follow_up = httpx.post(second + "/api/chat", headers=ALICE, timeout=60,
                                json={"question": "那它还缺什么？", "conversation_id": asked["conversation_id"]})

@@ -22,6 +22,7 @@ from assistant.index.embeddings import Embedder, embedder_id, make_embedder
 from assistant.index.fusion import reciprocal_rank_fusion
 from assistant.index.indexer import Indexer, IndexReport, Progress, store_error
 from assistant.index.lexical import LexicalIndex
+from assistant.index.rerankers import make_reranker, reranking
 from assistant.index.retrievers import DenseRetriever, LexicalRetriever, Query, VectorCache
 from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
 from assistant.ingest.models import Chunk
@@ -206,7 +207,7 @@ class KnowledgeIndex:
         fused = reciprocal_rank_fusion(
             [(self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical)], self.settings.rrf_k
         )
-        keep = max(k * 3, 10) if self.settings.reranker_model else k
+        keep = max(k * 3, 10) if reranking(self.settings) else k
         scores = dict(fused)
         hits = self._get(snapshot, [chunk_id for chunk_id, _ in fused[:keep]], None)
         dense_by_id, lexical_by_id = dict(dense), dict(lexical)
@@ -214,16 +215,14 @@ class KnowledgeIndex:
             hit.score = scores[hit.id]
             hit.dense_similarity = dense_by_id.get(hit.id)
             hit.lexical_score = lexical_by_id.get(hit.id)
-        if self.settings.reranker_model and hits:
+        if reranking(self.settings) and hits:
             hits = self._rerank(query, hits)
         return hits[:k]
 
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         if self._reranker is None:
-            from sentence_transformers import CrossEncoder
-
-            self._reranker = CrossEncoder(self.settings.reranker_model, device="cpu")
-        scores = self._reranker.predict([(query, h.text) for h in hits])
+            self._reranker = make_reranker(self.settings)
+        scores = self._reranker.score(query, [h.text for h in hits])
         for hit, score in zip(hits, scores):
             hit.score = float(score)
         return sorted(hits, key=lambda h: h.score, reverse=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import getpass
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -41,7 +40,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-logging.getLogger("pypdf").setLevel(logging.ERROR)  # its English warnings about damaged PDFs; we report the file
 
 _OS_ERRORS = {
     errno.ENOENT: "文件或目录不存在",
@@ -628,13 +626,15 @@ def serve(
     """
     import uvicorn
 
-    from assistant.surfaces.api import check_serve_settings
+    from assistant.surfaces.api import app_factory, check_serve_settings, is_loopback
     from assistant.surfaces.limits import server_options
 
     with user_errors():
-        check_serve_settings(get_settings())
-    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers,
-                **server_options(get_settings()))
+        settings = get_settings()
+        check_serve_settings(settings)
+    if is_loopback(host) and settings.allow_anonymous and not settings.api_keys:
+        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]")
+    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, **server_options(settings))
 
 
 @app.command("slack", cls=ChineseCommand)

@@ -22,6 +22,7 @@ from assistant.errors import (
     IndexNotReadyError,
     InvalidQuestionError,
     LinkageError,
+    ModelServiceError,
     StorageError,
     UnknownClauseError,
     UnknownConversationError,
@@ -90,7 +91,7 @@ def status_for(exc: BaseException) -> int:
         return 404
     if isinstance(exc, (InvalidQuestionError, UnknownStageError, UnknownDraftKindError)):
         return 422
-    if isinstance(exc, (IndexNotReadyError, StorageError)):
+    if isinstance(exc, (IndexNotReadyError, StorageError, ModelServiceError)):
         return 503
     if isinstance(exc, PermissionError):
         return 403

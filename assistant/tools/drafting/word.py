@@ -230,7 +230,8 @@ def _border(paragraph: Paragraph, side: str) -> None:
     for key, value in (("w:val", "single"), ("w:sz", "6"), ("w:space", "1"), ("w:color", "000000")):
         line.set(qn(key), value)
     borders.append(line)
-    ppr.insert_element_before(borders, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:spacing", "w:ind", "w:jc")
+    ppr.insert_element_before(borders, "w:shd", "w:tabs", "w:suppressAutoHyphens", "w:spacing", "w:ind", "w:jc",
+                              "w:outlineLvl", "w:rPr", "w:sectPr", "w:pPrChange")
 
 
 # ----- tables -----
@@ -286,16 +287,19 @@ def add_table(word: WordDocument, node: Table) -> None:
         tblw.set(qn("w:w"), str(sum(widths) // 635))
     for column, width in zip(table.columns, widths):
         column.width = Emu(width)
+    numeric = [all(re.fullmatch(r"[\d.,]+|合计|", row[i]) for row in node.rows) for i in range(len(node.header))]
     for n, (row, values) in enumerate(zip(table.rows, [node.header, *node.rows])):
         trpr = row._tr.get_or_add_trPr()  # noqa: SLF001
         trpr.append(OxmlElement("w:cantSplit"))
         if n == 0:
             trpr.append(OxmlElement("w:tblHeader"))  # repeated at the top of every page
-        for cell, width, value in zip(row.cells, widths, values):
+        for column, (cell, width, value) in enumerate(zip(row.cells, widths, values)):
             cell.width = Emu(width)
             paragraph = cell.paragraphs[0]
             paragraph.style = word.styles["表格文字"]
             add_text(paragraph, value, bold=n == 0)
+            if n and numeric[column]:
+                paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT  # amounts line up
             if n == 0:
                 shade = OxmlElement("w:shd")
                 for key, val in (("w:val", "clear"), ("w:color", "auto"), ("w:fill", "E7E6E6")):
@@ -321,6 +325,9 @@ def _bookmark(paragraph: Paragraph, number: int) -> str:
 def add_body(word: WordDocument, doc: Document) -> list[tuple[str, str]]:
     """The sections of the draft; returns (heading, bookmark) for the table of contents."""
     entries = []
+    bullet = word.styles["List Bullet"]
+    # a template without Word's own bullet list style gets ours, which has no numbering: a • instead
+    marker = "" if bullet.element.pPr is not None and bullet.element.pPr.numPr is not None else "• "
     for node in doc.body:
         if isinstance(node, Heading):
             paragraph = word.add_paragraph(style=word.styles[f"Heading {node.level}"])
@@ -335,7 +342,7 @@ def add_body(word: WordDocument, doc: Document) -> list[tuple[str, str]]:
             add_text(paragraph, node.text)
         elif isinstance(node, Bullets):
             for item in node.items:
-                add_text(word.add_paragraph(style=word.styles["List Bullet"]), item)
+                add_text(word.add_paragraph(style=bullet), marker + item)
         else:
             add_table(word, node)
             word.add_paragraph(style=word.styles["表格文字"])
