@@ -149,6 +149,13 @@ def test_unreachable_postgres_is_a_storage_error_without_the_password():
     assert "127.0.0.1:9/linkage" in str(error.value) and "s3cret" not in str(error.value)
 
 
+@pytest.mark.parametrize("url", ["not a url", "mysql+nosuchdriver://u:pw@h/db"])
+def test_a_bad_database_url_is_a_storage_error_naming_the_setting(url):
+    with pytest.raises(StorageError, match="LINKAGE_DATABASE_URL 无效") as error:
+        Database(url)
+    assert "pw" not in str(error.value)
+
+
 def test_two_replicas_share_conversations_through_postgres(postgres_url, shipped_settings, shipped_index):
     """A follow-up answered by another API process resolves against the first one's turn."""
     settings = shipped_settings.model_copy(update={"database_url": SecretStr(postgres_url)})

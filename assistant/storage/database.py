@@ -70,13 +70,19 @@ class Database:
     """The engine for one database URL, migrated to the latest schema, with errors users can act on."""
 
     def __init__(self, url: str, pool_size: int = 5):
-        self.url = make_url(url)
-        self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.path = Path(self.url.database).resolve() if self.is_sqlite and self.url.database else None
-        self._pool_size = pool_size
-        self._lock = threading.Lock()
-        self._file_id: tuple[int, int] | None = None
-        self.engine = self._create_engine()
+        try:
+            self.url = make_url(url)
+            self.is_sqlite = self.url.get_backend_name() == "sqlite"
+            self.path = Path(self.url.database).resolve() if self.is_sqlite and self.url.database else None
+            self._pool_size = pool_size
+            self._lock = threading.Lock()
+            self._file_id: tuple[int, int] | None = None
+            self.engine = self._create_engine()
+        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+            raise StorageError(
+                f"LINKAGE_DATABASE_URL 无效（{type(error).__name__}）：应为 postgresql+psycopg://用户:密码@主机:5432/库名，"
+                "或留空使用数据目录中的 SQLite。"
+            ) from None
         self._guard(self._prepare)
 
     @property

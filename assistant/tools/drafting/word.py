@@ -4,7 +4,7 @@ A4 with the GB/T 9704 type area (margins 37/35/28/26 mm), 宋体/仿宋 body and
 sizes in 号, East Asian font names set through ``w:eastAsia``; a cover section without header or
 footer, then a section with the document title as running header and the page number
 (PAGE field) in the footer; a table-of-contents field whose entries are PAGEREF fields to
-bookmarked headings (Word and LibreOffice both fill in the page numbers); headings in the real
+bookmarked headings (Word fills in the page numbers when it opens the file); headings in the real
 ``Heading 1`` style (so the navigation pane works); tables with column widths from their content,
 header rows repeated on every page, rows never split; patent and standard numbers kept whole.
 
@@ -163,7 +163,8 @@ def set_up_own_document(word: WordDocument) -> None:
         rpr.append(lang)
     lang.set(qn("w:eastAsia"), "zh-CN")
     ensure_styles(word, restyle=True)
-    # Word refreshes the TOC's page numbers on opening (it asks first); LibreOffice computes them itself.
+    # Word fills in the TOC's page numbers on opening (it asks first); LibreOffice on 工具 → 更新 → 全部更新;
+    # a PDF gets them from a second LibreOffice pass (see draft_proposal).
     settings = word.settings.element
     if settings.find(qn("w:updateFields")) is None:
         update = OxmlElement("w:updateFields")
