@@ -1,5 +1,26 @@
 """Domain errors. Only the surfaces (CLI, HTTP, bots) turn them into user-facing messages."""
 
+import errno
+
+_OS_REASONS = {
+    errno.ENOENT: "文件或目录不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.EISDIR: "这是一个目录",
+    errno.ENOTDIR: "路径中有一部分不是目录",
+    errno.ENOSPC: "磁盘空间不足",
+    errno.EROFS: "文件系统是只读的",
+    errno.EEXIST: "文件已存在",
+    errno.ENAMETOOLONG: "文件名太长",
+    errno.EMFILE: "打开的文件太多",
+    errno.EIO: "读写出错",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the operating system refused, in Chinese (``strerror`` is English whatever the locale)."""
+    return _OS_REASONS.get(exc.errno, "无法访问") if exc.errno is not None else "无法访问"
+
 
 class LinkageError(Exception):
     """Base class for errors that carry a message safe to show to a user."""

@@ -143,3 +143,17 @@ def test_chat_ends_cleanly_on_ctrl_c(shipped_settings, shipped_index):
     out, err = chat.communicate(timeout=60)
     assert chat.returncode == 0
     assert "再见" in err and "Traceback" not in err
+
+
+def test_operating_system_reasons_are_chinese(tmp_path):
+    from pydantic import BaseModel
+
+    from assistant.errors import DocumentLoadError
+    from assistant.ingest.data_files import load_yaml_model
+
+    with pytest.raises(DocumentLoadError) as folder:
+        load_yaml_model(tmp_path, BaseModel, "流程文件")  # a folder where a file was expected
+    assert "无法读取流程文件（这是一个目录）" in str(folder.value)
+    with pytest.raises(DocumentLoadError) as missing:
+        load_yaml_model(tmp_path / "无此文件.yaml", BaseModel, "流程文件")
+    assert "文件或目录不存在" in str(missing.value)

@@ -180,6 +180,8 @@ def test_local_page_picked_project_drives_the_chat(page, local_url, viewport):
     page.goto(local_url + "/")
     phone = viewport == PHONE
     assert in_view(page, "question") and in_view(page, "send")  # no scrolling to reach the question box
+    screenshot(page, f"{'phone' if phone else 'desktop'}-start")
+    assert not page.get_by_test_id("project-chip").is_visible()  # no project picked yet
     note = page.get_by_test_id("access-note")
     if phone:
         page.get_by_test_id("open-menu").click()
@@ -223,3 +225,13 @@ def test_local_docs_and_redoc_render_offline(page, local_url):
     page.goto(local_url + "/redoc")
     page.locator("h1", has_text="联动助手 API").wait_for()
     screenshot(page, "redoc")
+
+
+def test_local_example_question_is_answered_from_the_workflow(page, local_url):
+    page.goto(local_url + "/")
+    page.locator(".example", has_text="项目评估阶段需要准备哪些材料？").click()
+    answer = page.get_by_test_id("answer").first
+    answer.wait_for()
+    text = answer.locator(".answer-text").inner_text()
+    assert "「评估」" in text and "交付物" in text and "知识产权检索" in text  # the 评估 stage, not 立项 materials
+    assert answer.get_by_test_id("footnote").count() >= 1

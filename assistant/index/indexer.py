@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from filelock import FileLock, Timeout
 
-from assistant.errors import DocumentLoadError, IndexBusyError, IndexDamagedError
+from assistant.errors import DocumentLoadError, IndexBusyError, IndexDamagedError, os_reason
 from assistant.index.embeddings import Embedder
 from assistant.index.lexical import LexicalIndex, tokenize
 from assistant.index.store import ChunkStore, Head, chunk_metadata, is_member
@@ -209,7 +209,7 @@ class Indexer:
             except DocumentLoadError as exc:
                 report.errors.append(exc)
             except OSError as exc:
-                report.errors.append(DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）"))
+                report.errors.append(DocumentLoadError(path, f"无法读取文件（{os_reason(exc)}）"))
         if progress:
             progress("读取文档", len(discovered), len(discovered))
 

@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import ValidationError
 
-from assistant.errors import DocumentLoadError
+from assistant.errors import DocumentLoadError, os_reason
 from assistant.ingest.anatomy import prepare
 from assistant.ingest.models import DocumentMeta, LoadedDocument, Line
 from assistant.ingest.records import (
@@ -647,7 +647,7 @@ def load_documents(path: Path, doc_id: str) -> tuple[list[LoadedDocument], list[
         try:
             records, problems = read_records(path)
         except OSError as exc:
-            raise DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）") from exc
+            raise DocumentLoadError(path, f"无法读取文件（{os_reason(exc)}）") from exc
         if records or problems:
             return _record_documents(path, records), problems
     return [load_file(path, doc_id)], []
@@ -661,7 +661,7 @@ def load_file(path: Path, doc_id: str) -> LoadedDocument:
     try:
         document = loader(path, doc_id)
     except OSError as exc:
-        raise DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）") from exc
+        raise DocumentLoadError(path, f"无法读取文件（{os_reason(exc)}）") from exc
     if not document.lines:
         raise DocumentLoadError(path, "文件中没有可索引的文字")
     if document.meta.kind != "record":

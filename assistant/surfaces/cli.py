@@ -7,7 +7,6 @@ so `linkage --help` and mistyped commands answer at once.
 
 from __future__ import annotations
 
-import errno
 import getpass
 import json
 import os
@@ -21,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.errors import IndexNotReadyError, LinkageError
+from assistant.errors import IndexNotReadyError, LinkageError, os_reason
 from assistant.settings import get_settings, require_complete_llm
 from assistant.surfaces.cli_chinese import ChineseCommand, ChineseGroup
 
@@ -41,18 +40,6 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-_OS_ERRORS = {
-    errno.ENOENT: "文件或目录不存在",
-    errno.EACCES: "没有权限",
-    errno.EPERM: "没有权限",
-    errno.EISDIR: "这是一个目录",
-    errno.ENOTDIR: "路径中有一部分不是目录",
-    errno.ENOSPC: "磁盘空间不足",
-    errno.EROFS: "文件系统是只读的",
-    errno.EEXIST: "文件已存在",
-    errno.ENAMETOOLONG: "文件名太长",
-}
-
 TOOL_NAMES = {
     "search_knowledge": "检索知识库",
     "list_projects": "查看项目列表",
@@ -64,9 +51,7 @@ TOOL_NAMES = {
 
 
 def os_error_text(exc: OSError) -> str:
-    """The operating system's reason in Chinese (its own strerror is English)."""
-    reason = _OS_ERRORS.get(exc.errno, exc.strerror or "无法访问")
-    return f"{exc.filename}：{reason}" if exc.filename else reason
+    return f"{exc.filename}：{os_reason(exc)}" if exc.filename else os_reason(exc)
 
 
 def _os_user() -> str:
@@ -336,7 +321,7 @@ def draft(
             try:
                 target.write_bytes(result.content)
             except OSError as exc:
-                raise ValueError(f"无法写入 {target}：{_OS_ERRORS.get(exc.errno, exc.strerror or '无法访问')}") from None
+                raise ValueError(f"无法写入 {target}：{os_reason(exc)}") from None
             console.print(f"已生成 {escape(str(target))}")
     if result.missing:
         err_console.print(f"[yellow]待补充 {len(result.missing)} 项：[/yellow]")
