@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.errors import IndexNotReadyError, LinkageError, os_reason
+from assistant.errors import ConfigurationError, IndexNotReadyError, LinkageError, os_reason
 from assistant.settings import get_settings, require_complete_llm
 from assistant.surfaces.cli_chinese import ChineseCommand, ChineseGroup
 
@@ -461,12 +461,17 @@ def eval_retrieval(
     min_recall_at_1: Annotated[float, typer.Option(help="混合检索 recall@1 的最低要求。")] = 0.0,
     min_mrr: Annotated[float, typer.Option(help="混合检索 MRR 的最低要求。")] = 0.0,
     show_misses: Annotated[bool, typer.Option("--show-misses", help="列出混合检索前 5 条未命中的问题。")] = False,
+    min_clause_hit_at_3: Annotated[float, typer.Option(help="条款精确命中率（开发集+测试集，前 3 条含该条款）的最低要求。")] = 0.9,
 ) -> None:
-    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引）。"""
+    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引），
+    再对 evals/retrieval_clauses.yaml 的文档（在临时数据目录中索引）评测条款精确命中率。"""
+    import shutil
+    import tempfile
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from evals.retrieval import evaluate, load_questions, misses
+    from evals.retrieval import SPLITS, clause_index, evaluate, evaluate_clauses, load_clause_set, load_questions, misses
 
     with user_errors():
         service, admin = _service(), _user()
@@ -489,9 +494,38 @@ def eval_retrieval(
     if show_misses:
         for question in misses(questions, hybrid):
             console.print(f"未命中：{escape(question.q)} → {question.doc} {question.clause or question.section}")
+
+    documents, clause_questions = load_clause_set()
+    data_dir = Path(tempfile.mkdtemp(prefix="linkage-clause-eval-"))
+    try:
+        with user_errors(), Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, disable=not sys.stderr.isatty(), transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(description: str, completed: int, total: int) -> None:
+                if description not in tasks:
+                    tasks[description] = bar.add_task(f"条款评测：{description}", total=total)
+                bar.update(tasks[description], completed=completed, total=total)
+
+            clause_ctx = clause_index(ctx.settings, documents, data_dir, progress)
+            task = bar.add_task("条款评测：检索", total=len(clause_questions))
+            clause_score = evaluate_clauses(clause_ctx, clause_questions, on_step=lambda: bar.advance(task))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    table = Table(title=f"条款精确命中（{len(documents)} 份文档，{len(clause_questions)} 个问题，混合检索）")
+    for column in ("问题集", "问题数", "hit@3", "recall@5"):
+        table.add_column(column, justify="right" if column != "问题集" else "left")
+    for split in (*SPLITS, None):
+        table.add_row(split or "全部", str(clause_score.count(split)), f"{clause_score.hit_at(3, split):.3f}", f"{clause_score.hit_at(5, split):.3f}")
+    console.print(table)
+    if show_misses:
+        for question in clause_score.misses():
+            console.print(f"条款未进前 3：{escape(question.q)} → {question.file} {question.clause}（{question.split}）")
     exit_below_thresholds(below(
         "hybrid", ("recall@5", hybrid.recall_at_5, min_recall_at_5), ("recall@1", hybrid.recall_at_1, min_recall_at_1), ("MRR", hybrid.mrr, min_mrr)
-    ))
+    ) + below("条款", ("hit@3", clause_score.hit_at(3), min_clause_hit_at_3)))
 
 
 @eval_app.command("answers", cls=ChineseCommand)
@@ -588,9 +622,36 @@ def serve(
     with user_errors():
         settings = get_settings()
         check_serve_settings(settings)
+        _check_port_free(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"联动助手服务：http://{shown}:{port}/（网页聊天），接口文档 /docs；按 Ctrl-C 停止。", highlight=False, soft_wrap=True)
     if is_loopback(host) and settings.allow_anonymous and not settings.api_keys:
-        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]")
-    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, **server_options(settings))
+        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]", soft_wrap=True)
+    # uvicorn's own English start-up and request lines stay out of the user's terminal; warnings and errors still show
+    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, log_level="warning",
+                **server_options(settings))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say in Chinese what uvicorn would report in English: the address cannot be listened on."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise ConfigurationError(f"无法解析监听地址 {host}。") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigurationError(f"端口 {port} 已被占用：用 --port 换一个端口，或先停止占用它的程序。") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigurationError(f"本机没有地址 {host}，无法在上面监听。") from None
+            raise ConfigurationError(f"无法在 {host}:{port} 上监听（{os_reason(exc)}）。") from None
 
 
 @app.command("slack", cls=ChineseCommand)
