@@ -367,3 +367,25 @@ def test_docs_and_redoc_are_served_without_a_cdn(client):
         for asset in assets:
             served = client.get(asset)
             assert served.status_code == 200 and len(served.content) > 10_000, asset
+
+
+def test_openai_stream_failure_reaches_the_client_in_chinese(api_settings, shipped_index):
+    """A failure after the stream began arrives in-band as OpenAI's error object; the client raises it."""
+    from assistant.agent.models import AgentEvent
+    from assistant.errors import LLMError
+
+    class FailsMidway(AssistantService):
+        def ask_stream(self, question, user, conversation_id=None, project_id=None):
+            def events():
+                yield AgentEvent(type="token", text="许可声明")
+                raise LLMError("大模型服务超时，请稍后重试。")
+            return events()
+
+    with serve_app(create_app(api_settings, FailsMidway(api_settings, index=shipped_index))) as url:
+        client = OpenAI(base_url=url + "/v1", api_key="k-std", max_retries=0)
+        stream = client.chat.completions.create(model="linkage-assistant", stream=True,
+                                                messages=[{"role": "user", "content": "什么是许可声明？"}])
+        with pytest.raises(openai.APIError) as failure:
+            list(stream)
+    assert failure.value.message == "大模型服务超时，请稍后重试。"
+    assert failure.value.body["type"] == "server_error" and failure.value.body["code"] == "upstream_error"

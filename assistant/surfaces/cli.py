@@ -456,12 +456,17 @@ def eval_retrieval(
     min_recall_at_1: Annotated[float, typer.Option(help="混合检索 recall@1 的最低要求。")] = 0.0,
     min_mrr: Annotated[float, typer.Option(help="混合检索 MRR 的最低要求。")] = 0.0,
     show_misses: Annotated[bool, typer.Option("--show-misses", help="列出混合检索前 5 条未命中的问题。")] = False,
+    min_clause_hit_at_3: Annotated[float, typer.Option(help="条款精确命中率（开发集+测试集，前 3 条含该条款）的最低要求。")] = 0.9,
 ) -> None:
-    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引）。"""
+    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引），
+    再对 evals/retrieval_clauses.yaml 的文档（在临时数据目录中索引）评测条款精确命中率。"""
+    import shutil
+    import tempfile
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from evals.retrieval import evaluate, load_questions, misses
+    from evals.retrieval import SPLITS, clause_index, evaluate, evaluate_clauses, load_clause_set, load_questions, misses
 
     with user_errors():
         service, admin = _service(), _user()
@@ -484,9 +489,38 @@ def eval_retrieval(
     if show_misses:
         for question in misses(questions, hybrid):
             console.print(f"未命中：{escape(question.q)} → {question.doc} {question.clause or question.section}")
+
+    documents, clause_questions = load_clause_set()
+    data_dir = Path(tempfile.mkdtemp(prefix="linkage-clause-eval-"))
+    try:
+        with user_errors(), Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, disable=not sys.stderr.isatty(), transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(description: str, completed: int, total: int) -> None:
+                if description not in tasks:
+                    tasks[description] = bar.add_task(f"条款评测：{description}", total=total)
+                bar.update(tasks[description], completed=completed, total=total)
+
+            clause_ctx = clause_index(ctx.settings, documents, data_dir, progress)
+            task = bar.add_task("条款评测：检索", total=len(clause_questions))
+            clause_score = evaluate_clauses(clause_ctx, clause_questions, on_step=lambda: bar.advance(task))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    table = Table(title=f"条款精确命中（{len(documents)} 份文档，{len(clause_questions)} 个问题，混合检索）")
+    for column in ("问题集", "问题数", "hit@3", "recall@5"):
+        table.add_column(column, justify="right" if column != "问题集" else "left")
+    for split in (*SPLITS, None):
+        table.add_row(split or "全部", str(clause_score.count(split)), f"{clause_score.hit_at(3, split):.3f}", f"{clause_score.hit_at(5, split):.3f}")
+    console.print(table)
+    if show_misses:
+        for question in clause_score.misses():
+            console.print(f"条款未进前 3：{escape(question.q)} → {question.file} {question.clause}（{question.split}）")
     exit_below_thresholds(below(
         "hybrid", ("recall@5", hybrid.recall_at_5, min_recall_at_5), ("recall@1", hybrid.recall_at_1, min_recall_at_1), ("MRR", hybrid.mrr, min_mrr)
-    ))
+    ) + below("条款", ("hit@3", clause_score.hit_at(3), min_clause_hit_at_3)))
 
 
 @eval_app.command("answers", cls=ChineseCommand)

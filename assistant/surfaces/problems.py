@@ -22,6 +22,7 @@ from assistant.errors import (
     IndexNotReadyError,
     InvalidQuestionError,
     LinkageError,
+    LLMError,
     ModelServiceError,
     StorageError,
     UnknownClauseError,
@@ -44,6 +45,7 @@ _TITLES = {
     413: "请求内容过大",
     422: "请求参数不合法",
     500: "服务器内部错误",
+    502: "大模型服务出错",
     503: "服务暂不可用",
 }
 
@@ -66,6 +68,7 @@ _OPENAI_KINDS = {
     413: ("invalid_request_error", "request_too_large"),
     422: ("invalid_request_error", "invalid_request"),
     500: ("server_error", "internal_error"),
+    502: ("server_error", "upstream_error"),
     503: ("server_error", "service_unavailable"),
 }
 
@@ -95,6 +98,8 @@ def status_for(exc: BaseException) -> int:
         return 503
     if isinstance(exc, PermissionError):
         return 403
+    if isinstance(exc, LLMError):  # the configured model failed, not the request
+        return 502
     if isinstance(exc, LinkageError):
         return 400
     return 500
