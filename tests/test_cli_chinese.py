@@ -157,3 +157,23 @@ def test_operating_system_reasons_are_chinese(tmp_path):
     with pytest.raises(DocumentLoadError) as missing:
         load_yaml_model(tmp_path / "无此文件.yaml", BaseModel, "流程文件")
     assert "文件或目录不存在" in str(missing.value)
+
+
+def test_serve_on_a_taken_port_is_a_chinese_error(fresh):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = fresh("serve", "--port", str(port))
+    assert result.exit_code == 2
+    assert f"端口 {port} 已被占用" in result.stderr
+    no_english(result.output)
+
+
+def test_serve_with_a_half_configured_llm_does_not_start(fresh, monkeypatch):
+    monkeypatch.setenv("LINKAGE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    get_settings.cache_clear()
+    result = fresh("serve")
+    assert result.exit_code == 2 and "LINKAGE_LLM_MODEL" in result.stderr

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.errors import IndexNotReadyError, LinkageError, os_reason
+from assistant.errors import ConfigurationError, IndexNotReadyError, LinkageError, os_reason
 from assistant.settings import get_settings, require_complete_llm
 from assistant.surfaces.cli_chinese import ChineseCommand, ChineseGroup
 
@@ -617,9 +617,36 @@ def serve(
     with user_errors():
         settings = get_settings()
         check_serve_settings(settings)
+        _check_port_free(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"联动助手服务：http://{shown}:{port}/（网页聊天），接口文档 /docs；按 Ctrl-C 停止。", highlight=False, soft_wrap=True)
     if is_loopback(host) and settings.allow_anonymous and not settings.api_keys:
-        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]")
-    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, **server_options(settings))
+        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]", soft_wrap=True)
+    # uvicorn's own English start-up and request lines stay out of the user's terminal; warnings and errors still show
+    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, log_level="warning",
+                **server_options(settings))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say in Chinese what uvicorn would report in English: the address cannot be listened on."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise ConfigurationError(f"无法解析监听地址 {host}。") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigurationError(f"端口 {port} 已被占用：用 --port 换一个端口，或先停止占用它的程序。") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigurationError(f"本机没有地址 {host}，无法在上面监听。") from None
+            raise ConfigurationError(f"无法在 {host}:{port} 上监听（{os_reason(exc)}）。") from None
 
 
 @app.command("slack", cls=ChineseCommand)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -53,12 +52,13 @@ def docx_to_pdf(content: bytes) -> bytes:
 def heading_pages(pdf: bytes, headings: list[str]) -> dict[str, str]:
     """The printed page number ("— n —" in the footer, else the page's place) of each heading: its
     last appearance as a line of its own (the table of contents, listing it too, comes first)."""
-    from pypdf import PdfReader
+    import pypdfium2 as pdfium
 
     found: dict[str, str] = {}
     wanted = {re.sub(r"\s+", "", h): h for h in headings}
-    for index, page in enumerate(PdfReader(io.BytesIO(pdf)).pages):
-        text = page.extract_text() or ""
+    document = pdfium.PdfDocument(pdf)
+    for index in range(len(document)):
+        text = document[index].get_textpage().get_text_range().replace("\r\n", "\n")
         printed = _PAGE_NUMBER.findall(text)
         for line in text.splitlines():
             heading = wanted.get(re.sub(r"\s+", "", line))
