@@ -110,6 +110,15 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def chroma_url(tmp_path) -> Iterator[str]:
+    """A fresh Chroma server (`chroma run`) for one test; yields its URL."""
+    from http_servers import chroma_server
+
+    with chroma_server(tmp_path / "chroma-server") as url:
+        yield url
+
+
+@pytest.fixture
 def admin_ctx(shipped_settings, shipped_index) -> ToolContext:
     """A tool context for the local administrator over the shipped index."""
     return ToolContext(shipped_settings, _index=shipped_index)

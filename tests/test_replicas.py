@@ -10,89 +10,41 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import httpx
-import pytest
 
 from assistant.index import KnowledgeIndex
+from http_servers import free_port, stop, wait_until_up
 
 ALICE = {"Authorization": "Bearer k-alice"}
 BOB = {"Authorization": "Bearer k-bob"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(process: subprocess.Popen, url: str, what: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"{what} exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not come up within 120 s")
-        time.sleep(0.3)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture
-def chroma_server(tmp_path) -> Iterator[str]:
-    """A real Chroma server (`chroma run`) on a free port of 127.0.0.1; yields its URL."""
-    port = _free_port()
-    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
-    process = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
-                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=os.environ | {"ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(process, url + "/api/v2/heartbeat", "chroma run")
-        yield url
-    finally:
-        _stop(process)
-
-
 @contextmanager
 def replica(env: dict[str, str]) -> Iterator[str]:
     """`linkage serve` in its own process; yields its base URL once /readyz answers 200."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", "from assistant.surfaces.cli import app; app()", "serve", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, url + "/readyz", "linkage serve")
+        wait_until_up(process, url + "/readyz", "linkage serve")
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
-def test_two_api_processes_on_one_chroma_server_and_one_postgres(postgres_url, chroma_server, shipped_settings, tmp_path):
-    indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", "chroma_url": chroma_server}))
+def test_two_api_processes_on_one_chroma_server_and_one_postgres(postgres_url, chroma_url, shipped_settings, tmp_path):
+    indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", "chroma_url": chroma_url}))
     assert not indexer.sync().errors and indexer.count() > 100  # `linkage index` run once, from any machine
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")} | {
-        "LINKAGE_CHROMA_URL": chroma_server,
+        "LINKAGE_CHROMA_URL": chroma_url,
         "LINKAGE_EMBEDDING_BACKEND": "hashing",
         "LINKAGE_DATABASE_URL": postgres_url,
         "LINKAGE_ALLOW_ANONYMOUS": "false",
