@@ -111,7 +111,7 @@ def test_a_database_made_before_migrations_is_adopted_with_its_turns(tmp_path):
 def api(tmp_path, shipped_settings, shipped_index):
     from assistant.surfaces.api import create_app
 
-    settings = shipped_settings.model_copy(update={"data_dir": tmp_path})
+    settings = shipped_settings.model_copy(update={"data_dir": tmp_path, "database_url": SecretStr("")})  # SQLite
     service = AssistantService(settings, index=shipped_index)
     with TestClient(create_app(settings, service), raise_server_exceptions=False) as client:
         yield client, settings
@@ -147,6 +147,13 @@ def test_unreachable_postgres_is_a_storage_error_without_the_password():
     with pytest.raises(StorageError) as error:
         Database("postgresql+psycopg://linkage:s3cret@127.0.0.1:9/linkage")
     assert "127.0.0.1:9/linkage" in str(error.value) and "s3cret" not in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql+nosuchdriver://u:pw@h/db"])
+def test_a_bad_database_url_is_a_storage_error_naming_the_setting(url):
+    with pytest.raises(StorageError, match="LINKAGE_DATABASE_URL 无效") as error:
+        Database(url)
+    assert "pw" not in str(error.value)
 
 
 def test_two_replicas_share_conversations_through_postgres(postgres_url, shipped_settings, shipped_index):

@@ -110,7 +110,7 @@ class Scorer:
         """
         if len(token) < 3 or not _CJK.search(token) or self.df(token) > 0:
             return ()
-        return _near_forms(self.index, token, self._key)
+        return _near_forms(self.index, self.index.generation, token, self._key)
 
     def coverage(self, query_tokens: list[str], text: str) -> float:
         """Share of the query's information found in ``text`` (0..1)."""
@@ -163,25 +163,19 @@ class Scorer:
 ENGLISH_MARGIN = 0.25  # share of the distance from the floor to 1 an English question's clause must clear
 
 
-@lru_cache(maxsize=8192)
 def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
-    visible = None if groups is None else list(groups)
-    return len(index.lexical(token, n=max(index.count(), 1), groups=visible))
+    """From the BM25 postings of the index's current generation (cheap: no cache, never stale)."""
+    return index.document_frequency(token, None if groups is None else list(groups))
 
 
-@lru_cache(maxsize=256)
 def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
     """How many chunks the asker may see (records of other groups do not count)."""
-    if groups is None:
-        return index.count()
-    from assistant.index.store import _where  # the index's own visibility rule, not a copy of it
-
-    return len(index._collection.get(where=_where(list(groups), None), include=[])["ids"])
+    return index.visible_count(None if groups is None else list(groups))
 
 
 @lru_cache(maxsize=4096)
-def _near_forms(index: KnowledgeIndex, token: str, groups: tuple | None) -> tuple[str, ...]:
-    """Same-length words of the visible corpus matching ``token`` in all but one character."""
+def _near_forms(index: KnowledgeIndex, generation: int, token: str, groups: tuple | None) -> tuple[str, ...]:
+    """Same-length words of the visible corpus matching ``token`` in all but one character (per index generation)."""
     forms = []
     for i in range(len(token)):
         pattern = token[:i] + token[i + 1 :]
@@ -268,12 +262,3 @@ def relevance_text(text: str, glossary) -> str:
     additions = expanded[len(text):].strip()
     codes = " ".join(_CODE.findall(text))
     return f"{codes} {additions}".strip()
-
-
-def forget_frequencies() -> None:
-    """Document frequencies, near forms and sentence vectors change when the index does."""
-    _document_frequency.cache_clear()
-    _visible_total.cache_clear()
-    _near_forms.cache_clear()
-    _query_vector.cache_clear()
-    SENTENCE_VECTORS.clear()

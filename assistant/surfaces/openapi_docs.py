@@ -15,9 +15,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from assistant.surfaces.deps import admin_user, current_user, get_service
-from assistant.surfaces.problems import PROBLEM_MEDIA_TYPE
+from assistant.surfaces.problems import OPENAI_PREFIX, PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+OPENAI_ERROR_REF = {"$ref": "#/components/schemas/OpenAIError"}
 STREAM_MEDIA_TYPE = "text/event-stream"
 
 WHY = {
@@ -27,6 +28,7 @@ WHY = {
     413: "请求内容超过上限（LINKAGE_MAX_REQUEST_BYTES）",
     422: "请求参数不合法",
     500: "服务器内部错误（详情只写入服务器日志）",
+    502: "配置的大模型服务出错（超时、拒绝密钥等）",
     503: "知识库尚未建立索引或暂不可用",
 }
 
@@ -40,6 +42,19 @@ class Problem(BaseModel):
     detail: str = Field(description="面向用户的中文说明")
     instance: str | None = Field(None, description="出错的请求路径")
     errors: list[dict] | None = Field(None, description="422 时逐项列出不合法的参数（loc、msg）")
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str = Field(description="面向用户的中文说明")
+    type: str = Field(description="invalid_request_error、authentication_error、permission_error 或 server_error")
+    param: str | None = Field(None, description="出错的参数")
+    code: str | None = Field(None, description="如 invalid_api_key、not_found、invalid_request")
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error object: what the `/v1` routes answer, so OpenAI clients show the message."""
+
+    error: OpenAIErrorDetail
 
 
 def _calls(dependant) -> set:
@@ -66,6 +81,8 @@ def problem_statuses(route: APIRoute) -> set[int]:
         statuses.add(422)
     if get_service in calls:
         statuses |= {500, 503}
+    if _streams(route):  # an answer may need the configured LLM
+        statuses.add(502)
     return statuses
 
 
@@ -99,13 +116,18 @@ def document_responses(app: FastAPI) -> None:
         schema = build()
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas["Problem"] = Problem.model_json_schema()
+        openai_schema = OpenAIError.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(openai_schema.pop("$defs", {}))
+        schemas["OpenAIError"] = openai_schema
         for path, route in _api_routes(app):
             for method in route.methods:
                 responses = schema["paths"][path][method.lower()]["responses"]
+                content = ({"application/json": {"schema": OPENAI_ERROR_REF}} if path.startswith(OPENAI_PREFIX)
+                           else {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}})
                 for status in sorted(problem_statuses(route)):
                     responses[str(status)] = {
                         "description": route.responses.get(status, {}).get("description") or WHY.get(status, ""),
-                        "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}},
+                        "content": content,
                     }
                 if _streams(route) and "200" in responses:
                     responses["200"].setdefault("content", {})[STREAM_MEDIA_TYPE] = {
