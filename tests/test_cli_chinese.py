@@ -4,6 +4,7 @@ goes through the service, starts without the heavy stack, and `linkage chat` hol
 from __future__ import annotations
 
 import ast
+import re
 import os
 import signal
 import subprocess
@@ -177,3 +178,18 @@ def test_serve_with_a_half_configured_llm_does_not_start(fresh, monkeypatch):
     get_settings.cache_clear()
     result = fresh("serve")
     assert result.exit_code == 2 and "LINKAGE_LLM_MODEL" in result.stderr
+
+
+def test_an_unexpected_failure_is_one_line_and_the_traceback_is_kept(cli, monkeypatch):
+    from assistant.agent.service import AssistantService
+
+    def broken(self, user, stage=None):
+        raise KeyError("chroma-internal")
+
+    monkeypatch.setattr(AssistantService, "list_projects", broken)
+    result = cli("projects")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "内部错误（KeyError）" in result.stderr
+    saved = Path(re.search(r"请把 (\S+) 交给管理员", result.stderr).group(1))
+    assert "chroma-internal" in saved.read_text(encoding="utf-8")
+    saved.unlink()

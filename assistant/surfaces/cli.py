@@ -87,11 +87,16 @@ def _require_index(service: AssistantService) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn domain, settings and OS errors into one clear Chinese line and exit code 2 — never a traceback."""
+    """Turn domain, settings and OS errors into one clear Chinese line and exit code 2 — never a traceback.
+
+    Anything unexpected (a bug) ends with exit code 1 and one line saying where its traceback was written.
+    """
     from pydantic import ValidationError
 
     try:
         yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
     except (LinkageError, ValueError, PermissionError) as exc:
         if isinstance(exc, ValidationError):
             names = "、".join("LINKAGE_" + str(e["loc"][0]).upper() for e in exc.errors() if e.get("loc"))
@@ -103,6 +108,18 @@ def user_errors() -> Iterator[None]:
         _fail(message)
     except OSError as exc:
         _fail(os_error_text(exc))
+    except Exception as exc:
+        _fail(f"内部错误（{type(exc).__name__}），请重试；若仍出错，请把 {_save_traceback()} 交给管理员。", code=1)
+
+
+def _save_traceback() -> str:
+    """The current exception's traceback in a temporary file, for whoever fixes it."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="linkage-error-", suffix=".txt", delete=False, encoding="utf-8") as file:
+        traceback.print_exc(file=file)
+    return file.name
 
 
 def _fail(message: str, code: int = 2) -> None:
