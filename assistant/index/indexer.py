@@ -34,7 +34,7 @@ from filelock import FileLock, Timeout
 from assistant.errors import DocumentLoadError, IndexBusyError, IndexDamagedError, os_reason
 from assistant.index.embeddings import Embedder
 from assistant.index.lexical import LexicalIndex, tokenize
-from assistant.index.store import ChunkStore, Head, chunk_metadata, is_member
+from assistant.index.store import ChunkStore, Head, StoreUnavailable, chunk_metadata, is_member
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.ingest.pipeline import chunk_file
 from assistant.ingest.models import EMBEDDING_RECIPE, Chunk
@@ -170,8 +170,11 @@ class Indexer:
 
     def _sync(self, paths: list[Path], rebuild: bool, repair: bool, progress: Progress | None) -> IndexReport:
         report = IndexReport()
+        # Under the lock: see what other processes wrote, never write over it from a stale view.
         if repair:
             self._check_store(report)
+        else:
+            self.store.reopen()
         head = self.store.head()
         state = self.load_state(repair)
         head, state, changed = self._recover(head, state, repair, report)
@@ -371,6 +374,7 @@ class Indexer:
         if self.store.remote:
             return
         try:
+            self.store.reopen()
             self.store.head()
             for name in self.store.collections():
                 self.store.collection(name).count()
@@ -392,4 +396,4 @@ def store_error(exc: BaseException) -> bool:
 
     import httpx
 
-    return isinstance(exc, (ChromaError, httpx.HTTPError, ConnectionError))
+    return isinstance(exc, (ChromaError, StoreUnavailable, httpx.HTTPError, ConnectionError))

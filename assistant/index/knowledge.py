@@ -9,9 +9,10 @@ unreachable Chroma server becomes one clear error naming it, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,12 +24,13 @@ from assistant.index.fusion import reciprocal_rank_fusion
 from assistant.index.indexer import Indexer, IndexReport, Progress, store_error
 from assistant.index.lexical import LexicalIndex
 from assistant.index.rerankers import make_reranker, reranking
-from assistant.index.retrievers import DenseRetriever, LexicalRetriever, Query, VectorCache
+from assistant.index.retrievers import ChunkCache, DenseRetriever, LexicalRetriever, Query, VectorCache
 from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
 from assistant.ingest.models import Chunk
 from assistant.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("assistant.index")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Snapshot:
     head: Head
     lexical: LexicalRetriever | None = None  # None: nothing indexed yet
     dense: DenseRetriever | None = None
+    stamp: tuple | None = None  # the store's publish stamp when this generation was checked
 
     def members(self) -> LexicalIndex:
         if self.lexical is None:
@@ -57,6 +60,7 @@ class KnowledgeIndex:
         self.store = ChunkStore(settings, self.space)
         self.indexer = Indexer(settings, self.store, lambda: self.embedder, self.directory)
         self._vectors = VectorCache(lambda text: self.embedder.embed_query(text))
+        self._chunks = ChunkCache()
         self._snapshot: Snapshot | None = None
         self._loading = threading.Lock()
         self._reranker = None
@@ -70,16 +74,21 @@ class KnowledgeIndex:
     # ----- following the published generation -----
     def refresh(self) -> int:
         """Switch to the latest committed generation (loading it if another process made it); returns it."""
+        stamp = self.store.stamp()
+        current = self._snapshot
+        if current is not None and stamp is not None and current.stamp == stamp:
+            return current.head.generation  # nothing published since (a stat, not a database read)
         head = self._guard(self.store.head)
-        if self._snapshot is None or self._snapshot.head != head:
-            # One thread loads; the others keep answering from the previous generation meanwhile.
-            if self._loading.acquire(blocking=self._snapshot is None):
-                try:
-                    if self._snapshot is None or self._snapshot.head != head:
-                        self._snapshot = self._load(head, reopen=self._snapshot is not None)
-                finally:
-                    self._loading.release()
-        return self._snapshot.head.generation if self._snapshot else head.generation
+        if current is not None and current.head == head:
+            self._snapshot = replace(current, stamp=stamp)
+        # One thread loads; the others keep answering from the previous generation meanwhile.
+        elif self._loading.acquire(blocking=current is None):
+            try:
+                if self._snapshot is None or self._snapshot.head != head:
+                    self._snapshot = replace(self._load(head, reopen=self._snapshot is not None), stamp=stamp)
+            finally:
+                self._loading.release()
+        return self._snapshot.head.generation
 
     @property
     def head(self) -> Head:
@@ -110,7 +119,8 @@ class KnowledgeIndex:
                 lexical = Indexer.build_lexical(members, head.generation)
         if lexical is None:
             return Snapshot(head)
-        return Snapshot(head, LexicalRetriever(lexical), DenseRetriever(self.store, head.collection, lexical))
+        retriever = LexicalRetriever(lexical)
+        return Snapshot(head, retriever, DenseRetriever(self.store, head.collection, retriever))
 
     def _guard(self, read: Callable[[], T]) -> T:
         """Run a Chroma read; after a failure, reconnect once, then name the store and the repair."""
@@ -128,9 +138,10 @@ class KnowledgeIndex:
             raise self._store_failure(exc) from None
 
     def _store_failure(self, exc: Exception) -> IndexNotReadyError:
+        log.info("Chroma store %s failed: %s", self.store.location, exc)  # detail for a configured log, not for users
         if self.store.remote:
-            return IndexNotReadyError(f"无法访问向量库服务器 {self.settings.chroma_url}（{type(exc).__name__}），请检查它是否在运行。")
-        return IndexDamagedError(self.store.location, f"无法读取：{str(exc)[:120]}")
+            return IndexNotReadyError(f"无法访问向量库服务器 {self.settings.chroma_url}，请检查它是否在运行。")
+        return IndexDamagedError(self.store.location, "向量库文件无法读取")
 
     # ----- indexing -----
     def sync(
@@ -235,12 +246,15 @@ class KnowledgeIndex:
         if not ids or snapshot.lexical is None:
             return []
         members = snapshot.lexical.index
-        data = self._guard(lambda: self.store.get(snapshot.head.collection, ids=ids))
-        by_id = {
-            i: to_hit(i, d, m)
-            for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])
-            if i in members and visible(m, groups, None)
-        }
+        wanted = [i for i in dict.fromkeys(ids) if i in members]
+        stored = self._chunks.get_many(wanted)
+        missing = [i for i in wanted if i not in stored]
+        if missing:
+            data = self._guard(lambda: self.store.get(snapshot.head.collection, ids=missing))
+            fetched = dict(zip(data["ids"], zip(data["documents"], data["metadatas"])))
+            self._chunks.put_many(fetched)
+            stored.update(fetched)
+        by_id = {i: to_hit(i, d, m) for i, (d, m) in stored.items() if visible(m, groups, None)}
         return [by_id[i] for i in ids if i in by_id]
 
     def find(self, doc_id: str | None, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:

@@ -143,15 +143,15 @@ class LexicalIndex:
             ids, rows, generation = list(saved["ids"]), list(saved["rows"]), int(saved["generation"])
             if len(rows) != len(ids):
                 raise ValueError("rows")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IndexDamagedError(ids_file, f"无法解析：{type(exc).__name__}") from None
+        except (ValueError, KeyError, TypeError):
+            raise IndexDamagedError(ids_file, "无法解析，文件可能被截断") from None
         index = cls.__new__(cls)
         index.ids, index.rows, index.generation = ids, rows, generation
         index._row = {chunk_id: i for i, chunk_id in enumerate(ids)}
         try:
             index._bm25 = bm25s.BM25.load(str(directory)) if ids else bm25s.BM25()
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexDamagedError(directory, f"BM25 文件无法读取：{type(exc).__name__}") from None
+        except (OSError, ValueError, KeyError):
+            raise IndexDamagedError(directory, "BM25 文件无法读取") from None
         if ids and index._bm25.scores.get("num_docs") != len(ids):
             raise IndexDamagedError(directory, "BM25 文件与 ids.json 不一致")
         return index

@@ -26,6 +26,10 @@ _BATCH = 1000
 _PAGE = 5000  # paged reads: one large read exceeds SQLite's variable limit
 
 
+class StoreUnavailable(Exception):
+    """The Chroma client could not be created (chromadb raises whatever its clean-up hits on a damaged file)."""
+
+
 @dataclass(frozen=True)
 class Head:
     generation: int
@@ -150,6 +154,8 @@ class ChunkStore:
         self.base_name = "linkage-" + re.sub(r"[^a-zA-Z0-9._-]", "-", space)
         self._connected = None
         self._opened: dict[str, object] = {}
+        # Embedded mode: a file replaced on every publish, so readers notice a new head with a stat.
+        self._signal = settings.data_dir / "index" / space / "published"
 
     @property
     def remote(self) -> bool:
@@ -179,7 +185,10 @@ class ChunkStore:
 
             SharedSystemClient._identifier_to_system.pop(path, None)
             SharedSystemClient._identifier_to_refcount.pop(path, None)
-        return chromadb.PersistentClient(path=path, settings=options)
+        try:
+            return chromadb.PersistentClient(path=path, settings=options)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     @property
     def _client(self):
@@ -196,7 +205,17 @@ class ChunkStore:
 
     # ----- the head -----
     def _heads(self):
-        return self._client.get_or_create_collection(_HEADS, embedding_function=None)
+        return self.collection(_HEADS)
+
+    def stamp(self) -> tuple | None:
+        """Changes whenever a head is published (embedded mode); ``None``: ask the server every time."""
+        if self.remote:
+            return None
+        try:
+            info = self._signal.stat()
+        except FileNotFoundError:
+            return ("none",)
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def head(self) -> Head:
         """The published generation; an index built before heads existed is generation 0 of its one collection."""
@@ -210,6 +229,10 @@ class ChunkStore:
         self._heads().upsert(
             ids=[self.space], embeddings=[[0.0]], metadatas=[{"generation": head.generation, "collection": head.collection}]
         )
+        if not self.remote:
+            staging = self._signal.with_suffix(".tmp")
+            staging.write_text(f"{head.generation} {head.collection}\n", encoding="utf-8")
+            staging.replace(self._signal)
 
     def collection_name(self, generation: int, fresh: bool) -> str:
         """A rebuild writes a new collection beside the current one; readers switch when the head does."""
@@ -218,13 +241,13 @@ class ChunkStore:
     def collection(self, name: str):
         if name not in self._opened:
             self._opened[name] = self._client.get_or_create_collection(
-                name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+                name, embedding_function=None, metadata=None if name == _HEADS else {"hnsw:space": "cosine"}
             )
         return self._opened[name]
 
     def collections(self) -> list[str]:
         """This vector space's chunk collections (the current one and any a crashed rebuild left)."""
-        names = [c.name for c in self._client.list_collections()]
+        names = [c.name for c in self._client.list_collections()]  # never the heads
         return [n for n in names if n == self.base_name or n.startswith(self.base_name + "-g")]
 
     def drop(self, name: str) -> None:

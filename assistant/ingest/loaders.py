@@ -240,8 +240,8 @@ def _furniture_key(line: str) -> str:
 def pdf_lines(pages: list[list[str]]) -> list[Line]:
     """Body lines of a PDF: running headers/footers, page numbers and 目次 pages removed, wraps joined.
 
-    ``pages`` holds each page's printed lines; a line repeated (numbers aside) on at least half of
-    the pages is page furniture.
+    ``pages`` holds each page's printed lines; a line printed at a page's edge (first or last two
+    lines) and repeated there, numbers aside, on at least two pages and half of them is furniture.
     """
     from assistant.ingest.anatomy import TOC_ENTRY, compact
 
@@ -250,10 +250,12 @@ def pdf_lines(pages: list[list[str]]) -> list[Line]:
     for page in with_text:
         for key in {_furniture_key(line) for line in page if len(line) <= 60}:
             counts[key] = counts.get(key, 0) + 1
-    furniture = {k for k, n in counts.items() if len(with_text) >= 3 and n >= max(2, len(with_text) / 2)}
+    furniture = {k for k, n in counts.items() if n >= max(2, len(with_text) / 2)}
     raw: list[tuple[int, str]] = []
     for number, page in enumerate(pages, 1):
         edge = {*range(2), *range(len(page) - 2, len(page))}  # headers and footers print at a page's edges
+        if number == 1:
+            edge.discard(0)  # the document's first line is its title (or the cover's first line), even if a header repeats it
         body = [
             line for i, line in enumerate(page)
             if i not in edge or (_furniture_key(line) not in furniture and not PAGE_NUMBER.match(line))
@@ -282,6 +284,8 @@ def _pdf_pages(path: Path) -> tuple[list[list[str]], str, object]:
         text = pdf[index].get_textpage().get_text_range()
         pages.append([line.strip() for line in text.splitlines() if line.strip()])
     title = (pdf.get_metadata_dict().get("Title") or "").strip()
+    if title.lower() in ("untitled", "无标题") or title.lower().startswith("microsoft word"):
+        title = ""  # what PDF producers fill in, not the document's title
     return pages, title, pdf
 
 

@@ -23,7 +23,7 @@ from sse_starlette import EventSourceResponse
 
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.agent.service import AssistantService
-from assistant.errors import ConfigurationError, StorageError
+from assistant.errors import ConfigurationError, IndexNotReadyError, StorageError
 from assistant.index import report_dict
 from assistant.settings import Settings, get_settings, require_complete_llm
 from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep, acts_as_local_admin
@@ -210,9 +210,13 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="索引已就绪", responses={503: {"description": "知识库尚未建立索引"}})
+    @app.get("/readyz", tags=["ops"], summary="索引已就绪", responses={503: {"description": "知识库尚未建立索引，或索引损坏、向量库不可用"}})
     def readyz() -> Response:
-        if not service.index_ready():
+        try:
+            ready = service.index_ready()
+        except IndexNotReadyError as exc:  # a damaged data file or an unreachable Chroma server, named
+            return problem(503, str(exc), "/readyz")
+        if not ready:
             return problem(503, "知识库尚未建立索引：请先运行 `linkage index`。", "/readyz")
         return JSONResponse({"status": "ready"})
 

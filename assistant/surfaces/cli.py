@@ -137,9 +137,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出。")]
 def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="路径", help="要加入索引的文件或文件夹（PDF、DOCX、Markdown、TXT、HTML、YAML 项目记录）。", show_default=False)] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="清空后重建索引。")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="全面检查并修复索引（向量库、BM25 文件与索引状态逐一核对；无法读取的向量库移到一旁后重建）。")] = False,
     as_json: AsJson = False,
 ) -> None:
     """索引随附语料以及给定的文件/文件夹（增量：未变化的文件跳过，已删除的文件移出索引）。
+
+    同一数据目录同时只有一个索引进程写入（另一个会等待）；被中断（含 kill -9）后再次运行即恢复一致。
 
     有文件无法读取时，其余文件照常索引，逐个说明原因，退出码为 1。
     """
@@ -161,7 +164,7 @@ def index(
                     tasks[description] = bar.add_task(description, total=total)
                 bar.update(tasks[description], completed=completed, total=total)
 
-            report = service.update_index(_user(), paths or [], rebuild=rebuild, progress=progress)
+            report = service.update_index(_user(), paths or [], rebuild=rebuild, progress=progress, repair=repair)
     if as_json:
         print(json.dumps(report_dict(report), ensure_ascii=False, indent=2))
     else:
@@ -170,6 +173,8 @@ def index(
             f"未变化 {report.unchanged} 个；新生成向量 {report.chunks_embedded} 段，复用 {report.chunks_reused} 段；"
             f"索引共 {report.total_chunks} 段。"
         )
+    for line in report.repaired:
+        err_console.print(f"[cyan]修复：[/cyan]{escape(line)}", highlight=False)
     for error in report.errors:
         err_console.print(f"[yellow]跳过：[/yellow]{escape(str(error))}", highlight=False)
     if report.errors:
