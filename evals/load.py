@@ -7,7 +7,8 @@ Without ``--url`` it starts its own `linkage serve` on a free port of 127.0.0.1 
 data dir of the current settings, which must already be indexed (`linkage index`). Each client
 sends its next request as soon as the previous one is answered (closed loop), for ``--duration``
 seconds per endpoint and client count, after a short warm-up. Questions and queries come from
-``evals/retrieval.yaml``. Printed per row: completed requests per second and latency p50/p95/p99
+``evals/retrieval.yaml``, each with a unique tag so that no cache answers it (``--repeat``: as
+they are, so caches warm up). Printed per row: completed requests per second and latency p50/p95/p99
 of the successful ones; failures (status ≥ 400 or a transport error) are counted apart.
 
 The clients run in this process: on a small machine they take CPU from the server, so compare
@@ -45,13 +46,27 @@ def questions() -> list[str]:
     return [item["q"] for item in yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]]
 
 
-def endpoints(texts: list[str]) -> dict[str, Callable[[int], dict]]:
-    """Endpoint name → the n-th request (httpx.request keyword arguments)."""
+def nonce(n: int) -> str:
+    """A letters-only tag unique to request ``n``, so no cache answers a repeated question."""
+    letters = ""
+    while True:
+        n, digit = divmod(n, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[digit]
+        if not n:
+            return "zq" + letters
+
+
+def endpoints(texts: list[str], repeat: bool = False) -> dict[str, Callable[[int], dict]]:
+    """Endpoint name → the n-th request (httpx.request keyword arguments). Unless ``repeat``, each
+    question carries a unique tag: caches (query vectors, sentence vectors) then never hit, as for
+    questions nobody asked before; with ``repeat`` the same questions come round again."""
+    texts = texts if repeat else [f"{{}} {t}" for t in texts]  # a tag after the question would read as a second one
+    pick = (lambda n: texts[n % len(texts)]) if repeat else (lambda n: texts[n % len(texts)].format(nonce(n)))
     return {
-        "POST /api/chat": lambda n: {"method": "POST", "url": "/api/chat", "json": {"question": texts[n % len(texts)]}},
-        "GET /api/search": lambda n: {"method": "GET", "url": "/api/search", "params": {"q": texts[n % len(texts)], "k": 5}},
+        "POST /api/chat": lambda n: {"method": "POST", "url": "/api/chat", "json": {"question": pick(n)}},
+        "GET /api/search": lambda n: {"method": "GET", "url": "/api/search", "params": {"q": pick(n), "k": 5}},
         "POST /api/feedback": lambda n: {"method": "POST", "url": "/api/feedback", "json": {
-            "rating": "up" if n % 2 else "down", "comment": f"负载测试 {n}", "question": texts[n % len(texts)],
+            "rating": "up" if n % 2 else "down", "comment": f"负载测试 {n}", "question": pick(n),
             "answer": "（负载测试）"}},
     }
 
@@ -154,10 +169,11 @@ def own_server(workers: int) -> Iterator[str]:
             process.kill()
 
 
-def run(url: str, names: list[str], client_counts: list[int], duration: float, headers: dict[str, str]) -> list[Row]:
+def run(url: str, names: list[str], client_counts: list[int], duration: float, headers: dict[str, str],
+        repeat: bool = False) -> list[Row]:
     if httpx.get(url + "/readyz", timeout=10, headers=headers).status_code != 200:
         raise SystemExit("服务尚未就绪（/readyz 不是 200）：请先运行 `linkage index`。")
-    plans = endpoints(questions())
+    plans = endpoints(questions(), repeat)
     rows = []
     total = len(names) * len(client_counts) * duration
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console,
@@ -180,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per endpoint and client count")
     parser.add_argument("--endpoints", nargs="+", choices=["chat", "search", "feedback"], default=["chat", "search", "feedback"])
     parser.add_argument("--api-key", default=os.environ.get("LINKAGE_LOAD_API_KEY", ""), help="Bearer key (when anonymous access is off)")
+    parser.add_argument("--repeat", action="store_true", help="ask the same questions again (caches hit) instead of unique ones")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
@@ -187,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     names = [name for name in endpoints(["x"]) if name.split("/")[-1] in args.endpoints]
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     with contextlib.nullcontext(args.url) if args.url else own_server(args.workers) as url:
-        rows = run(url, names, args.clients, args.duration, headers)
+        rows = run(url, names, args.clients, args.duration, headers, args.repeat)
     if args.json:
         print(json.dumps([r.summary() for r in rows], ensure_ascii=False, indent=2))
         return
