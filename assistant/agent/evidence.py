@@ -140,27 +140,27 @@ class Scorer:
     def hit_text(self, hit: Hit) -> str:
         return " ".join(p for p in (hit.cite_as, hit.title, hit.clause_path, hit.text) if p)
 
-    def relevant(self, hits: list[Hit], query_tokens: list[str], english: bool = False) -> list[Hit]:
+    def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
 
-        A hit found only by keywords has no similarity score; it counts when it holds nearly all of
-        the question's information and some other hit shows the question is on topic. An English
-        question shares few words with Chinese text: a clause very close in meaning suffices.
+        A hit found only by keywords has no similarity score of its own: its closest sentence
+        stands in for it. An English question is measured against Chinese text, which a
+        multilingual model scores lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
         """
         known = self.known(query_tokens)
         if len(known) < MIN_KNOWN_SHARE * len(query_tokens):
             return []  # mostly words the knowledge base never uses: not a question about it
-        threshold = relevance_floor(self.index.settings)
+        threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         coverage = {h.id: self.coverage(query_tokens, self.hit_text(h)) for h in hits}
-        close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
-        if english and not close:
-            close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold + ENGLISH_MARGIN * (1 - threshold)]
-        if not close:
-            return []
-        return [h for h in hits if h in close or (h.dense_similarity is None and coverage[h.id] >= _KEYWORD_ONLY_COVERAGE)]
+        closeness = {h.id: h.dense_similarity for h in hits}
+        for hit in hits:
+            if hit.dense_similarity is None and coverage[hit.id] >= _KEYWORD_ONLY_COVERAGE and question:
+                units = sentences(hit.text) or [hit.text]
+                closeness[hit.id] = max(SENTENCE_VECTORS.similarities(self.index, question, units))
+        return [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
 
 
-ENGLISH_MARGIN = 0.25  # share of the distance from the floor to 1 an English question's clause must clear
+CROSS_LINGUAL_DROP = 0.05  # e5-small scores an English question about 0.05 lower against Chinese text
 
 
 @lru_cache(maxsize=8192)
@@ -237,14 +237,34 @@ def _query_vector(embedder, question: str) -> np.ndarray:
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of a chunk exactly as written (so each one is a verbatim quote)."""
+    """Sentences of a chunk exactly as written (so each one is a verbatim quote).
+
+    Headings of clauses merged into one chunk are context, not sentences; a short line that is
+    a whole statement ("无。", "暂无。") is a sentence: under its heading it is the answer.
+    """
     out = []
     for match in _SENTENCE.finditer(text):
         sentence = match.group(0).strip()
         sentence = re.sub(r"^[-*•]\s+", "", sentence)
-        if len(sentence) >= 6 and not sentence.startswith("|"):
+        whole_line = sentence.endswith("。") and _own_line(text, match)
+        if (len(sentence) >= 6 or whole_line) and not sentence.startswith("|") and not HEADING.match(sentence):
             out.append(sentence)
     return out
+
+
+HEADING = re.compile(r"^\s*(?:[一二三四五六七八九十]+、|\d+、)[^。]*$")
+
+
+def _own_line(text: str, match: re.Match) -> bool:
+    before, after = text[: match.start()].rstrip(" \t"), text[match.end() :].lstrip(" \t")
+    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
+
+
+def heading_before(text: str, unit: str) -> str:
+    """The clause heading a sentence sits under inside a chunk of merged clauses ("" if none)."""
+    position = text.find(unit)
+    lines = text[: max(position, 0)].splitlines()
+    return next((line.strip() for line in reversed(lines) if HEADING.match(line)), "")
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
