@@ -116,7 +116,7 @@ class Scorer:
         """Share of the query's information found in ``text`` (0..1)."""
         if not query_tokens:
             return 0.0
-        present = set(tokenize(text, self.user_dict))
+        present = _token_set(text, self.user_dict)
         lowered = text.lower()
         weights = {t: self.idf(t) for t in query_tokens}
         total = sum(weights.values())
@@ -163,18 +163,37 @@ class Scorer:
 CROSS_LINGUAL_DROP = 0.05  # e5-small scores an English question about 0.05 lower against Chinese text
 
 
+@lru_cache(maxsize=16384)
+def _token_set(text: str, user_dict) -> frozenset[str]:
+    """Each sentence is tokenised once, however many questions it is scored for."""
+    return frozenset(tokenize(text, user_dict))
+
+
 @lru_cache(maxsize=8192)
 def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
     visible = None if groups is None else list(groups)
     return len(index.lexical(token, n=max(index.count(), 1), groups=visible))
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
+def _visible_texts(index: KnowledgeIndex, groups: tuple | None) -> str:
+    """All chunk text the asker may see, in one string (for near forms of unknown words)."""
+    from assistant.index.store import _where  # the index's own visibility rule, not a copy of it
+
+    where = None if groups is None else _where(list(groups), None)
+    return "\n".join(index._collection.get(where=where, include=["documents"])["documents"])
+
+
 def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
     """How many chunks the asker may see (records of other groups do not count)."""
+    return _visible_chunk_count(index, groups)
+
+
+@lru_cache(maxsize=256)
+def _visible_chunk_count(index: KnowledgeIndex, groups: tuple | None) -> int:
     if groups is None:
         return index.count()
-    from assistant.index.store import _where  # the index's own visibility rule, not a copy of it
+    from assistant.index.store import _where
 
     return len(index._collection.get(where=_where(list(groups), None), include=[])["ids"])
 
@@ -182,17 +201,14 @@ def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
 @lru_cache(maxsize=4096)
 def _near_forms(index: KnowledgeIndex, token: str, groups: tuple | None) -> tuple[str, ...]:
     """Same-length words of the visible corpus matching ``token`` in all but one character."""
-    forms = []
+    text = _visible_texts(index, groups)
+    forms: dict[str, int] = {}
     for i in range(len(token)):
-        pattern = token[:i] + token[i + 1 :]
-        if len(pattern) < 2:
-            continue
-        visible = None if groups is None else list(groups)
-        for hit in index.get([cid for cid, _ in index.lexical(pattern, n=20, groups=visible)], groups=visible):
-            for match in re.finditer(re.escape(token[:i]) + r"[\u4e00-\u9fff]" + re.escape(token[i + 1 :]), hit.text):
-                if match.group(0) != token:
-                    forms.append(match.group(0))
-    return tuple(dict.fromkeys(forms))[:3]
+        pattern = re.escape(token[:i]) + r"[\u4e00-\u9fff]" + re.escape(token[i + 1 :])
+        for match in re.finditer(pattern, text):
+            if match.group(0) != token:
+                forms[match.group(0)] = forms.get(match.group(0), 0) + 1
+    return tuple(sorted(forms, key=forms.get, reverse=True))[:3]
 
 
 class SentenceVectors:
@@ -293,7 +309,8 @@ def relevance_text(text: str, glossary) -> str:
 def forget_frequencies() -> None:
     """Document frequencies, near forms and sentence vectors change when the index does."""
     _document_frequency.cache_clear()
-    _visible_total.cache_clear()
+    _visible_chunk_count.cache_clear()
+    _visible_texts.cache_clear()
     _near_forms.cache_clear()
     _query_vector.cache_clear()
     SENTENCE_VECTORS.clear()
