@@ -65,10 +65,16 @@ def is_instruction(text: str) -> bool:
 
 def content_tokens(text: str, user_dict) -> list[str]:
     """Tokens that carry the topic of a question: jieba search tokens minus question words."""
+    return list(_content_tokens(text, user_dict))
+
+
+@lru_cache(maxsize=16384)
+def _content_tokens(text: str, user_dict) -> tuple[str, ...]:
+    """Cached: the same sentences are scored for many questions."""
     text = _QUESTION_PHRASES.sub(" ", text)
     tokens = [t for t in dict.fromkeys(tokenize(text, user_dict)) if t not in _QUESTION_WORDS]
     # jieba's search mode also yields words straddling two others ("动工" in "联动工作"): noise.
-    return [t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t)]
+    return tuple(t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t))
 
 
 @dataclass
