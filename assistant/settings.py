@@ -34,17 +34,29 @@ class Settings(BaseSettings):
 
     # --- storage and corpus ---
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("linkage-assistant")))
+    chroma_url: str = ""  # e.g. http://chroma:8000 — a Chroma server shared by several API replicas
+    index_lock_timeout: float = 3600.0  # seconds an indexer waits for another one to finish
     corpus_dir: Path = SHIPPED_CORPUS
     prompts_dir: Path = SHIPPED_PROMPTS
+    draft_template: Path | None = None  # an organisation's own .docx that `linkage draft` fills
 
     # --- embeddings and retrieval ---
-    embedding_backend: Literal["e5-small", "sentence-transformers", "hashing"] = "e5-small"  # hashing: tests only
-    embedding_model: str = ""  # sentence-transformers model name or local path
+    # openai: any OpenAI-compatible /v1/embeddings (vLLM, TEI, Xinference, Ollama, DashScope); hashing: tests only
+    embedding_backend: Literal["e5-small", "sentence-transformers", "openai", "hashing"] = "e5-small"
+    embedding_model: str = ""  # sentence-transformers name or local path; for openai the served model's name
+    embedding_api_url: str = ""  # openai backend: base URL ending in /v1, e.g. http://vllm:8000/v1
+    embedding_api_key: SecretStr = SecretStr("")
+    embedding_dimensions: int | None = None  # openai backend: ask for shorter vectors (text-embedding-v3: 1024/768/512…)
     embedding_query_prefix: str = ""  # e.g. "为这个句子生成表示以用于检索相关文章：" for BGE-zh
     embedding_passage_prefix: str = ""
     embedding_threads: int = 2
     embedding_batch_size: int = 16
-    reranker_model: str = ""  # optional cross-encoder (sentence-transformers) name or path
+    reranker_model: str = ""  # optional cross-encoder (sentence-transformers) name or path, or the served model's name
+    reranker_api_url: str = ""  # a hosted reranker with the Cohere/Jina /rerank API, e.g. http://xinference:9997/v1
+    reranker_api_key: SecretStr = SecretStr("")
+    reranker_batch_size: int = 32  # documents per /rerank request
+    model_api_timeout: float = 30.0  # seconds per request to a hosted embedding or rerank service
+    model_api_max_retries: int = 3  # retries after a timeout, a dropped connection, HTTP 429 or 5xx
     rrf_k: int = 10  # small k favours agreement at the top ranks; chosen on evals/retrieval.yaml
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
@@ -52,6 +64,8 @@ class Settings(BaseSettings):
     chunk_max_chars: int = 500
     chunk_overlap_chars: int = 80
     chunk_min_chars: int = 8  # clauses shorter than this merge into the next one
+    max_file_bytes: int = 50_000_000  # per file, a DOCX/XLSX by its expanded size; larger files are refused
+    max_chunks_per_file: int = 20_000  # a file that splits into more chunks is refused
 
     # --- conversations and feedback ---
     # empty: SQLite (WAL) in the data dir; e.g. postgresql+psycopg://user:pw@db-host/linkage for replicas

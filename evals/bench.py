@@ -39,7 +39,7 @@ def peak_memory_mib() -> float:
 
 
 def shipped_chunks(index: KnowledgeIndex) -> tuple[list[Chunk], np.ndarray]:
-    data = index._collection.get(include=["documents", "metadatas", "embeddings"])
+    data = index.store.get(index.head.collection, embeddings=True)
     chunks = [
         Chunk(
             doc_id=m["doc_id"], title=m["title"], source=m["source"], standard=m["standard"], year=m["year"] or None,
@@ -114,7 +114,7 @@ def main() -> None:
             step = 2000
             for i in track(range(0, size, step), description=f"写入 {size} 段", console=console, transient=True):
                 index.add_embedded(chunks[i : i + step], mixed[i : i + step])
-            index.rebuild_lexical()
+            index.commit()
             build = time.perf_counter() - start
             row = [f"{size:,}", f"{build:.0f}"]
             for mode in ("bm25", "dense", "hybrid"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TEST_DATABASE_URL = os.environ.get("LINKAGE_TEST_DATABASE_URL", "")
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.pool import NullPool
 
 from assistant.index import KnowledgeIndex
@@ -46,9 +48,20 @@ def _indexed(settings: Settings) -> KnowledgeIndex:
 
 
 @pytest.fixture(scope="session")
-def shipped_settings(tmp_path_factory) -> Settings:
+def session_database_url() -> Iterator[str]:
+    """Where the fast tier keeps conversations: PostgreSQL when a test server is given (CI), else SQLite."""
+    if not TEST_DATABASE_URL:
+        yield ""
+        return
+    with _scratch_schema("session") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def shipped_settings(tmp_path_factory, session_database_url) -> Settings:
     """Settings with a private data dir, the fast embedder, the shipped corpus and prompts."""
-    return Settings(data_dir=tmp_path_factory.mktemp("linkage-data"), embedding_backend="hashing", _env_file=None)
+    return Settings(data_dir=tmp_path_factory.mktemp("linkage-data"), embedding_backend="hashing",
+                    database_url=SecretStr(session_database_url), _env_file=None)
 
 
 @pytest.fixture(scope="session")
@@ -69,14 +82,12 @@ def real_index(real_settings) -> KnowledgeIndex:
     return _indexed(real_settings)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema on the PostgreSQL server named by LINKAGE_TEST_DATABASE_URL (skipped without one)."""
-    if not TEST_DATABASE_URL:
-        pytest.skip("没有 PostgreSQL：设置 LINKAGE_TEST_DATABASE_URL（.ci/run 会启动一个临时服务器）")
+@contextmanager
+def _scratch_schema(prefix: str) -> Iterator[str]:
+    """A new schema on the test PostgreSQL server; yields a URL whose search_path is that schema."""
     from sqlalchemy import create_engine, make_url, text
 
-    schema = f"test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
     with admin.begin() as db:
         db.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -87,6 +98,24 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as db:
             db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server named by LINKAGE_TEST_DATABASE_URL (skipped without one)."""
+    if not TEST_DATABASE_URL:
+        pytest.skip("没有 PostgreSQL：设置 LINKAGE_TEST_DATABASE_URL（.ci/run 会启动一个临时服务器）")
+    with _scratch_schema("test") as url:
+        yield url
+
+
+@pytest.fixture
+def chroma_url(tmp_path) -> Iterator[str]:
+    """A fresh Chroma server (`chroma run`) for one test; yields its URL."""
+    from http_servers import chroma_server
+
+    with chroma_server(tmp_path / "chroma-server") as url:
+        yield url
 
 
 @pytest.fixture
@@ -111,6 +140,8 @@ def cli(shipped_settings, shipped_index, monkeypatch):
 
     monkeypatch.setenv("LINKAGE_DATA_DIR", str(shipped_settings.data_dir))
     monkeypatch.setenv("LINKAGE_EMBEDDING_BACKEND", "hashing")
+    if shipped_settings.database_url.get_secret_value():
+        monkeypatch.setenv("LINKAGE_DATABASE_URL", shipped_settings.database_url.get_secret_value())
     get_settings.cache_clear()
     yield lambda *args: CliRunner().invoke(app, list(args))
     get_settings.cache_clear()

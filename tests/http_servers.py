@@ -7,6 +7,10 @@ session webhook): they listen on 127.0.0.1, record every request and answer as t
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
+import httpx
 import uvicorn
 
 
@@ -111,3 +116,50 @@ def recording_server(respond: Callable[[Call], tuple[int, object]]) -> Iterator[
     finally:
         server.shutdown()
         server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(process: subprocess.Popen, url: str, what: str, timeout: float = 120) -> None:
+    """Poll ``url`` until it answers 200; fail with the process's stderr if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come up within {timeout:g} s")
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def chroma_server(path) -> Iterator[str]:
+    """A real Chroma server (`chroma run`, shipped with the chromadb package) on 127.0.0.1; yields its URL."""
+    port = free_port()
+    chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
+    process = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=os.environ | {"ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url + "/api/v2/heartbeat", "chroma run")
+        yield url
+    finally:
+        stop(process)

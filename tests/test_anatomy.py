@@ -14,7 +14,9 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from assistant.errors import DocumentLoadError
+from assistant.ingest.anatomy import prepare
 from assistant.ingest.loaders import load_file, pdf_lines, unwrap_lines
+from assistant.ingest.models import DocumentMeta, Line, LoadedDocument
 from assistant.ingest.splitter import split_document
 
 DATA = Path(__file__).parent / "data"
@@ -86,12 +88,40 @@ def test_pdf_drops_running_header_and_page_numbers_joins_wraps_and_keeps_pages()
     assert by["前言"].page == 3 and by["1"].page == 5 and by["A.1"].page > by["6.3"].page
 
 
-def test_pdf_furniture_needs_repetition_across_pages():
-    pages = [["示例标准 T/X 1—2024", f"第{i}页的正文内容很长很长，足以占满一行文字的宽度而不结束。", str(i)] for i in range(1, 5)]
+def test_pdf_furniture_is_repeated_at_page_edges():
+    pages = [[f"第{i}页的正文内容很长很长，足以占满一行文字的宽度而不结束。", "示例标准 T/X 1—2024", str(i)] for i in range(1, 5)]
     lines = pdf_lines(pages)
     assert all("示例标准" not in l.text for l in lines) and all(l.text != "2" for l in lines)
-    two_pages = pdf_lines([["只出现两页的一句话。", "正文。"], ["只出现两页的一句话。", "正文二。"]])
-    assert two_pages[0].text == "只出现两页的一句话。"  # two pages are too few to call a line furniture
+    body = ["第一段。", "第二段。", "每页中间都有的一句话。", "第三段。", "第四段。"]
+    kept = pdf_lines([body, body, body])
+    assert sum(1 for l in kept if l.text == "每页中间都有的一句话。") == 3  # repeated, but not at an edge
+    once = pdf_lines([["只在一页页首的一句话。", "正文。"], ["另一页。", "正文二。"], ["第三页。", "正文三。"]])
+    assert once[0].text == "只在一页页首的一句话。"
+
+
+def test_regulation_in_three_formats_gives_the_same_articles():
+    results = {}
+    for suffix in FORMATS:
+        document = load_file(REGULATION / f"联动工作管理办法-2023.{suffix}", "reg")
+        chunks = split_document(document)
+        results[suffix] = [(c.clause, c.clause_path, c.citation) for c in chunks]
+        text = "\n".join(c.text for c in chunks)
+        assert "联动工作管理办法" not in text  # the title and, in the PDF, the running header
+    assert results["md"] == results["docx"] == results["pdf"]
+    assert ("第八条", "第三章 台账与信息 > 第八条", "《联动工作管理办法》（2023年修订）第八条") in results["pdf"]
+
+
+def test_law_parts_sections_and_articles_nest():
+    lines = ["示例法", "2020年5月28日 第十三届全国人民代表大会第三次会议通过", "第一编 总则", "第一章 基本规定",
+             "第一条 为了示例，制定本法。", "第二章 主体", "第一节 自然人", "第二条 自然人从出生时起到死亡时止具有民事权利能力。",
+             "第三条 第二款的示例。", "（一）第一项；", "（二）第二项。", "第二节 法人", "第四条 法人是组织。"]
+    document = LoadedDocument(DocumentMeta(doc_id="law", title=""), [Line(t) for t in lines], "law.txt")
+    chunks = split_document(prepare(document))
+    by = _by_clause(chunks)
+    assert by["第二条"].clause_path == "第一编 总则 > 第二章 主体 > 第一节 自然人 > 第二条"
+    assert by["第四条"].clause_path == "第一编 总则 > 第二章 主体 > 第二节 法人 > 第四条"
+    assert "（二）第二项。" in by["第三条"].text
+    assert by["第一条"].citation == "《示例法》（2020年发布）第一条"
 
 
 def test_docx_numbering_is_rendered_and_headers_footers_are_skipped():

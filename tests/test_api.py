@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
+import re
 import zipfile
 
 import docx
@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from assistant.agent.service import AssistantService
 from assistant.errors import ConfigurationError
 from assistant.settings import ApiUser, Settings
-from assistant.surfaces.api import check_serve_settings, create_app
+from assistant.surfaces.api import app_factory, check_serve_settings, create_app
 from http_servers import serve_app
 
 STD = {"Authorization": "Bearer k-std"}  # 标准化部: sees P-2025-001/003/005/006, not 002
@@ -173,18 +173,16 @@ def test_proposal_is_a_docx_download(client):
     assert "5G基站智能节能技术联动创新项目" in text
 
 
-def test_feedback_is_stored_with_question_answer_and_citations(client, api_settings):
+def test_feedback_is_stored_with_question_answer_and_citations(client, service):
     answer = client.post("/api/chat", json={"question": "什么是专利导航？"}).json()
     response = client.post("/api/feedback", json={
         "rating": "down", "comment": "不够具体", "conversation_id": answer["conversation_id"],
         "question": "什么是专利导航？", "answer": answer["answer"], "citations": answer["citations"],
     })
     assert response.status_code == 201
-    with sqlite3.connect(api_settings.conversations_db) as db:
-        row = db.execute("SELECT rating, comment, question, citations FROM feedback WHERE conversation_id = ?",
-                         (answer["conversation_id"],)).fetchone()
-    assert row[:3] == ("down", "不够具体", "什么是专利导航？")
-    assert json.loads(row[3])[0]["n"] == 1
+    [stored] = service.store.feedback(answer["conversation_id"])
+    assert (stored["rating"], stored["comment"], stored["question"]) == ("down", "不够具体", "什么是专利导航？")
+    assert stored["citations"][0]["n"] == 1
 
 
 def test_chat_stream_sends_steps_tokens_then_the_final_answer(client):
@@ -281,3 +279,113 @@ def test_clauses_of_hidden_records_and_unknown_ids_are_404(client):
     hidden = client.get(f"/api/clauses/{chunk_id}")  # anonymous: public knowledge only
     assert hidden.status_code == 404 and hidden.headers["content-type"].startswith(PROBLEM)
     assert client.get("/api/clauses/no-such-chunk").status_code == 404
+
+
+def test_openai_errors_reach_the_client_in_chinese(openai_client):
+    """Under /v1 errors are OpenAI's error object, so the client shows the Chinese message itself."""
+    with pytest.raises(openai.AuthenticationError) as bad_key:
+        openai_client.with_options(api_key="nope").chat.completions.create(
+            model="linkage-assistant", messages=[{"role": "user", "content": "你好"}])
+    assert bad_key.value.body["message"] == "API 密钥无效。" and bad_key.value.code == "invalid_api_key"
+    assert "API 密钥无效" in str(bad_key.value)
+
+    with pytest.raises(openai.UnprocessableEntityError) as not_a_question:
+        openai_client.chat.completions.create(model="linkage-assistant", messages=[{"role": "assistant", "content": "你好"}])
+    assert not_a_question.value.body["message"] == "最后一条消息须是用户的问题。"
+    assert not_a_question.value.type == "invalid_request_error" and "最后一条消息须是用户的问题" in str(not_a_question.value)
+
+    with pytest.raises(openai.UnprocessableEntityError) as no_messages:
+        openai_client.chat.completions.create(model="linkage-assistant", messages=[])
+    assert "请求参数不合法" in no_messages.value.body["message"] and no_messages.value.param == "messages"
+
+    with pytest.raises(openai.NotFoundError) as unknown_route:
+        openai_client.embeddings.create(model="linkage-assistant", input="许可声明")
+    assert unknown_route.value.body["message"] == "未找到" and unknown_route.value.code == "not_found"
+
+
+def test_api_errors_stay_problem_documents(client):
+    response = client.post("/api/chat", json={})
+    assert response.headers["content-type"] == PROBLEM and "error" not in response.json()
+    assert response.json()["detail"].startswith("请求参数不合法")
+
+
+def test_unknown_routes_are_chinese(client):
+    assert client.get("/api/nothing-here").json()["detail"] == "未找到"
+    assert client.put("/api/chat").json()["detail"] == "不支持的请求方法"
+
+
+@pytest.fixture(scope="module")
+def keyless_settings(shipped_settings) -> Settings:
+    return shipped_settings.model_copy(update={"api_keys": {}, "allow_anonymous": True})
+
+
+def test_local_server_without_keys_acts_as_the_local_administrator(keyless_settings, shipped_index):
+    local = TestClient(create_app(keyless_settings, AssistantService(keyless_settings, index=shipped_index), local_admin=True))
+    assert len(local.get("/api/projects").json()) == 7  # like `linkage projects` on the same machine
+    assert local.get("/api/me").json() == {"user": "local-admin", "admin": True, "groups": None,
+                                           "local_admin": True, "anonymous": False}
+    answer = local.post("/api/chat", json={"question": "这个项目能进入立项吗？", "project_id": "P-2025-002"}).json()
+    assert answer["tool_calls"][0]["args"]["project_id"] == "P-2025-002" and "P-2025-002" in answer["answer"]
+    assert local.post("/api/index", json={}).status_code == 200
+
+
+@pytest.mark.parametrize("case", ["non-loopback bind", "a key is configured", "anonymous access off", "proxied request"])
+def test_every_other_setup_keeps_the_key_rules(case, keyless_settings, shipped_index):
+    settings, headers, local = keyless_settings, {}, True
+    if case == "non-loopback bind":
+        local = False
+    elif case == "a key is configured":
+        settings = settings.model_copy(update={"api_keys": {"k-std": ApiUser(user="alice", groups=["标准化部"])}})
+    elif case == "anonymous access off":
+        settings = settings.model_copy(update={"allow_anonymous": False, "api_keys": {"k": ApiUser(user="u")}})
+    else:
+        headers = {"X-Forwarded-For": "203.0.113.9"}
+    app = TestClient(create_app(settings, AssistantService(settings, index=shipped_index), local_admin=local))
+    response = app.get("/api/projects", headers=headers)
+    if case == "anonymous access off":
+        assert response.status_code == 401
+        return
+    assert response.json() == []  # anonymous: public knowledge only
+    assert app.get("/api/me", headers=headers).json()["local_admin"] is False
+    assert app.post("/api/index", json={}, headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("host, local", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.0.0.2", True),
+                                         ("0.0.0.0", False), ("::", False), ("192.168.1.20", False), ("example.org", False)])
+def test_serve_uses_local_rules_only_on_loopback(host, local):
+    assert app_factory(host).endswith(":create_local_app") is local
+
+
+def test_docs_and_redoc_are_served_without_a_cdn(client):
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["content-security-policy"]  # the browser may fetch nothing else
+        assert "cdn" not in page.text.lower() and "https://" not in page.text, path
+        assets = [a for a in re.findall(r'(?:src|href)="([^"]+)"', page.text) if a.endswith((".js", ".css"))]
+        assert assets and all(a.startswith("/") for a in assets), assets
+        for asset in assets:
+            served = client.get(asset)
+            assert served.status_code == 200 and len(served.content) > 10_000, asset
+
+
+def test_openai_stream_failure_reaches_the_client_in_chinese(api_settings, shipped_index):
+    """A failure after the stream began arrives in-band as OpenAI's error object; the client raises it."""
+    from assistant.agent.models import AgentEvent
+    from assistant.errors import LLMError
+
+    class FailsMidway(AssistantService):
+        def ask_stream(self, question, user, conversation_id=None, project_id=None):
+            def events():
+                yield AgentEvent(type="token", text="许可声明")
+                raise LLMError("大模型服务超时，请稍后重试。")
+            return events()
+
+    with serve_app(create_app(api_settings, FailsMidway(api_settings, index=shipped_index))) as url:
+        client = OpenAI(base_url=url + "/v1", api_key="k-std", max_retries=0)
+        stream = client.chat.completions.create(model="linkage-assistant", stream=True,
+                                                messages=[{"role": "user", "content": "什么是许可声明？"}])
+        with pytest.raises(openai.APIError) as failure:
+            list(stream)
+    assert failure.value.message == "大模型服务超时，请稍后重试。"
+    assert failure.value.body["type"] == "server_error" and failure.value.body["code"] == "upstream_error"

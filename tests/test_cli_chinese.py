@@ -4,6 +4,7 @@ goes through the service, starts without the heavy stack, and `linkage chat` hol
 from __future__ import annotations
 
 import ast
+import re
 import os
 import signal
 import subprocess
@@ -105,7 +106,7 @@ def test_every_command_goes_through_the_service():
     """The CLI imports no tool module: everything it does is an `AssistantService` call."""
     tree = ast.parse((ROOT / "assistant/surfaces/cli.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert {m for m in imported if m.startswith(("assistant.tools.", "assistant.index"))} <= {"assistant.tools.context", "assistant.index.store"}
+    assert {m for m in imported if m.startswith(("assistant.tools.", "assistant.index"))} <= {"assistant.tools.context", "assistant.index"}
     called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
     assert {"update_index", "search", "list_projects", "get_project", "check_readiness", "draft_proposal", "ask_stream"} <= called
 
@@ -143,3 +144,58 @@ def test_chat_ends_cleanly_on_ctrl_c(shipped_settings, shipped_index):
     out, err = chat.communicate(timeout=60)
     assert chat.returncode == 0
     assert "再见" in err and "Traceback" not in err
+
+
+def test_operating_system_reasons_are_chinese(tmp_path):
+    from pydantic import BaseModel
+
+    from assistant.errors import DocumentLoadError
+    from assistant.ingest.data_files import load_yaml_model
+
+    with pytest.raises(DocumentLoadError) as folder:
+        load_yaml_model(tmp_path, BaseModel, "流程文件")  # a folder where a file was expected
+    assert "无法读取流程文件（这是一个目录）" in str(folder.value)
+    with pytest.raises(DocumentLoadError) as missing:
+        load_yaml_model(tmp_path / "无此文件.yaml", BaseModel, "流程文件")
+    assert "文件或目录不存在" in str(missing.value)
+
+
+def test_serve_on_a_taken_port_is_a_chinese_error(fresh):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = fresh("serve", "--port", str(port))
+    assert result.exit_code == 2
+    assert f"端口 {port} 已被占用" in result.stderr
+    no_english(result.output)
+
+
+def test_serve_with_a_half_configured_llm_does_not_start(fresh, monkeypatch):
+    monkeypatch.setenv("LINKAGE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    get_settings.cache_clear()
+    result = fresh("serve")
+    assert result.exit_code == 2 and "LINKAGE_LLM_MODEL" in result.stderr
+
+
+def test_an_unexpected_failure_is_one_line_and_the_traceback_is_kept(cli, monkeypatch):
+    from assistant.agent.service import AssistantService
+
+    def broken(self, user, stage=None):
+        raise KeyError("chroma-internal")
+
+    monkeypatch.setattr(AssistantService, "list_projects", broken)
+    result = cli("projects")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "内部错误（KeyError）" in result.stderr
+    saved = Path(re.search(r"请把 (\S+) 交给管理员", result.stderr).group(1))
+    assert "chroma-internal" in saved.read_text(encoding="utf-8")
+    saved.unlink()
+
+
+def test_chat_goes_on_after_a_bad_question(cli):
+    result = CliRunner().invoke(app, ["chat"], input="专利" * 1500 + "\n/退出\n")
+    assert result.exit_code == 0
+    assert "问题太长" in result.stderr and "再见" in result.stderr and "Traceback" not in result.output

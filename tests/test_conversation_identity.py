@@ -52,7 +52,12 @@ def test_api_conversation_of_another_key_user_is_a_404_that_leaks_nothing(api):
                  {"question": FOLLOW_UP, "conversation_id": first["conversation_id"], "stream": True}):
         refused = api.post("/api/chat", json=body, headers=bob)
         assert refused.status_code == 404 and refused.headers["content-type"] == "application/problem+json"
-        assert "alice" not in refused.text and "380" not in refused.text
+        said = refused.text.replace(first["conversation_id"], "")  # the id itself is random hex
+        assert "alice" not in said and "380" not in said
+    openai = api.post("/v1/chat/completions", headers=bob, json={
+        "model": "linkage-assistant", "messages": [{"role": "user", "content": FOLLOW_UP}],
+        "conversation_id": first["conversation_id"]})
+    assert openai.status_code == 404 and "380" not in openai.text.replace(first["conversation_id"], "")
     feedback = api.post("/api/feedback", json={"rating": "down", "conversation_id": first["conversation_id"]}, headers=bob)
     assert feedback.status_code == 404
     own = api.post("/api/chat", json={"question": FOLLOW_UP, "conversation_id": first["conversation_id"]}, headers=alice)

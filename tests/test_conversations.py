@@ -11,18 +11,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, inspect, text
 
-from assistant.agent.conversations import ConversationStore
+from assistant.agent.conversations import ConversationStore, metadata
 from assistant.agent.models import Answer, Citation
 from assistant.agent.service import AssistantService
 from assistant.errors import StorageError
-from assistant.settings import Settings
 from assistant.storage.database import Database, alembic_config
 from assistant.tools.context import User
-from alembic.script import ScriptDirectory
 
 WRITERS = 50
 WRITES_EACH = 20
@@ -90,6 +91,15 @@ def test_postgres_schema_is_migrated_by_alembic(postgres_url):
     engine.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_migrations_build_exactly_the_tables_the_store_uses(backend, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    database = Database(url)
+    with database.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    database.dispose()
+
+
 def test_a_database_made_before_migrations_is_adopted_with_its_turns(tmp_path):
     path = tmp_path / "conversations.sqlite3"
     with sqlite3.connect(path) as db:  # the schema the first releases created with CREATE TABLE IF NOT EXISTS
@@ -111,7 +121,7 @@ def test_a_database_made_before_migrations_is_adopted_with_its_turns(tmp_path):
 def api(tmp_path, shipped_settings, shipped_index):
     from assistant.surfaces.api import create_app
 
-    settings = shipped_settings.model_copy(update={"data_dir": tmp_path})
+    settings = shipped_settings.model_copy(update={"data_dir": tmp_path, "database_url": SecretStr("")})  # SQLite
     service = AssistantService(settings, index=shipped_index)
     with TestClient(create_app(settings, service), raise_server_exceptions=False) as client:
         yield client, settings
@@ -147,6 +157,13 @@ def test_unreachable_postgres_is_a_storage_error_without_the_password():
     with pytest.raises(StorageError) as error:
         Database("postgresql+psycopg://linkage:s3cret@127.0.0.1:9/linkage")
     assert "127.0.0.1:9/linkage" in str(error.value) and "s3cret" not in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql+nosuchdriver://u:pw@h/db"])
+def test_a_bad_database_url_is_a_storage_error_naming_the_setting(url):
+    with pytest.raises(StorageError, match="LINKAGE_DATABASE_URL 无效") as error:
+        Database(url)
+    assert "pw" not in str(error.value)
 
 
 def test_two_replicas_share_conversations_through_postgres(postgres_url, shipped_settings, shipped_index):

@@ -21,13 +21,14 @@ GROUP_STANDARD = "团体标准项目建议书"
 # The nine feasibility items, then the two linkage additions, then the sources.
 LINKAGE_HEADINGS = [
     "项目概况与国内外研究进展", "需求分析与预期效益", "研究内容与关键技术", "项目目标", "知识产权现状与计划",
-    "现有工作基础和条件", "实施方案与进度安排", "经费预算", "人员安排", "专利布局", "标准化路径", "依据",
+    "现有工作基础和条件", "实施方案与进度安排", "经费预算", "人员安排", "专利布局", "标准化路径", "依据", "待补充事项清单",
 ]
 GROUP_STANDARD_HEADINGS = [
     "项目名称", "制定或修订", "目的意义", "范围和主要技术内容", "国内外情况", "与现行法律法规和标准的关系",
-    "涉及专利的情况", "起草单位", "进度安排", "依据",
+    "涉及专利的情况", "起草单位", "进度安排", "依据", "待补充事项清单",
 ]
-NOTICE = "可能涉及专利"
+FOREWORD = "请注意本文件的某些内容可能涉及专利。本文件的发布机构不承担识别专利的责任。"  # GB/T 1.1-2020, verbatim
+INTRODUCTION = "本文件的发布机构提请注意，声明符合本文件时，可能涉及以下专利的使用："
 CORPUS_TEXTS = [p.read_text(encoding="utf-8") for p in sorted(SHIPPED_CORPUS.rglob("*")) if p.suffix in (".md", ".txt")]
 
 
@@ -39,9 +40,20 @@ def _headings(word) -> list[str]:
     return [p.text for p in word.paragraphs if p.style.name == "Heading 1"]
 
 
+def plain(text: str) -> str:
+    """Draft text as a reader copies it: the no-break spaces and word joiners that keep numbers whole undone."""
+    return text.replace("\u00a0", " ").replace("\u2060", "")
+
+
 def _all_text(word) -> str:
     cells = [cell.text for table in word.tables for row in table.rows for cell in row.cells]
-    return "\n".join([p.text for p in word.paragraphs] + cells)
+    return plain("\n".join([p.text for p in word.paragraphs] + cells))
+
+
+def _cover(word) -> str:
+    """The title page: everything before the table of contents."""
+    texts = [p.text for p in word.paragraphs]
+    return "\n".join(texts[: texts.index("目　　录")])
 
 
 def _section(word, keyword: str) -> str:
@@ -51,14 +63,14 @@ def _section(word, keyword: str) -> str:
         if p.style.name == "Heading 1":
             inside = keyword in p.text
         elif inside:
-            lines.append(p.text)
+            lines.append(plain(p.text))
     return "\n".join(lines)
 
 
 def _table(word, first_header: str) -> list[list[str]]:
     matches = [t for t in word.tables if t.rows[0].cells[0].text == first_header]
     assert matches, f"没有以“{first_header}”开头的表格"
-    return [[c.text for c in row.cells] for row in matches[0].rows]
+    return [[plain(c.text) for c in row.cells] for row in matches[0].rows]
 
 
 @pytest.fixture
@@ -73,7 +85,7 @@ def test_linkage_proposal_is_a_real_word_file_with_the_expected_structure(p1_doc
     headings = _headings(word)
     assert len(headings) == len(LINKAGE_HEADINGS)
     assert all(expected in actual for expected, actual in zip(LINKAGE_HEADINGS, headings)), headings
-    front = "\n".join(p.text for p in word.paragraphs[:8])
+    front = _cover(word)
     record = get_project(admin_ctx, "P-2025-001")
     for value in (record.name, LINKAGE, record.organization, record.department, "2025-11-20", "本稿由联动助手根据项目记录生成，需人工核对"):
         assert value in front
@@ -91,10 +103,13 @@ def test_tables_come_from_the_record(p1_docx, admin_ctx):
     assert [row[0] for row in _table(word, "姓名")[1:]] == [m.name for m in record.team]
 
 
-def test_patent_notice_only_when_the_target_standard_may_involve_patents(admin_ctx):
-    for project_id, expected in (("P-2025-001", True), ("P-2025-004", True), ("P-2025-005", False), ("P-2025-007", False)):
+def test_patent_notices_follow_the_target_standard_and_its_identified_patents(admin_ctx):
+    """前言 notice whenever a standard is aimed at; the 引言 notice only when patents on it are identified."""
+    for project_id, foreword, introduction in (
+        ("P-2025-001", True, True), ("P-2025-004", True, True), ("P-2025-005", True, False), ("P-2025-007", False, False),
+    ):
         text = draft_proposal(admin_ctx, project_id, LINKAGE, "md", today=TODAY).text
-        assert (NOTICE in text and "不承担责任" in text) is expected, project_id
+        assert (FOREWORD in text, INTRODUCTION in text) == (foreword, introduction), project_id
 
 
 def test_sparse_record_gets_placeholders_not_inventions(admin_ctx):
@@ -121,9 +136,15 @@ def test_group_standard_proposal_structure_and_patent_section(admin_ctx):
     assert [row[0] for row in patents[1:]] == [p.number for p in record.patents_on_standard]
     assert all(row[3] == "第三方" for row in patents[1:])
     patent_section = _section(word, "涉及专利的情况")
-    assert NOTICE in patent_section and "目标标准涉及第三方专利的信息披露表" in patent_section
+    assert FOREWORD in patent_section.splitlines() and "目标标准涉及第三方专利的信息披露表" in patent_section
     assert "【待补充：专利权人的许可声明】" in patent_section  # no licensing declaration in the record
     assert record.target_standard.title in _section(word, "项目名称")
+    # the cover names the proposed standard, its level and a number placeholder, not the project
+    cover = _cover(word)
+    assert word.paragraphs[[p.text for p in word.paragraphs].index(record.target_standard.title)].style.name == "Title"
+    assert "团体标准" in cover and "T/×××× ×××—××××" in cover
+    # the related standards are one table, not two
+    assert len([t for t in word.tables if t.rows[0].cells[0].text == "标准号"]) == 1
 
 
 def test_a_draft_for_another_level_is_flagged_for_review(admin_ctx):
@@ -135,7 +156,7 @@ def test_a_draft_for_another_level_is_flagged_for_review(admin_ctx):
 def test_sources_section_lists_cited_clauses_with_verbatim_quotes(p1_docx, admin_ctx):
     doc_ids = re.findall(r"^doc_id: (\S+)$", "\n".join(CORPUS_TEXTS), flags=re.M)
     chunks = {h.citation: h.text for doc_id in doc_ids for h in reversed(admin_ctx.index.find(doc_id))}
-    sources = _section(_open(p1_docx.content), "依据").splitlines()
+    sources = [line for line in _section(_open(p1_docx.content), "依据").splitlines() if line]
     assert len(sources) >= 5
     for line in sources:
         citation, quote = re.fullmatch(r"(.+?)：“(.+)”", line).groups()
@@ -212,8 +233,8 @@ def test_unknown_kind_format_and_invisible_project_are_refused(admin_ctx):
     with pytest.raises(UnknownDraftKindError) as kind:
         draft_proposal(admin_ctx, "P-2025-001", "可行性报告")
     assert kind.value.valid == [LINKAGE, GROUP_STANDARD] and GROUP_STANDARD in str(kind.value)
-    with pytest.raises(ValueError, match="docx、md"):
-        draft_proposal(admin_ctx, "P-2025-001", fmt="pdf")
+    with pytest.raises(ValueError, match="docx、pdf、md"):
+        draft_proposal(admin_ctx, "P-2025-001", fmt="odt")
     outsider = admin_ctx.for_user(User(name="guest", groups=["材料学院课题组"]))
     with pytest.raises(UnknownProjectError) as hidden:
         draft_proposal(outsider, "P-2025-001")
@@ -224,11 +245,11 @@ def test_cli_draft_writes_word_and_markdown(cli, tmp_path):
     target = tmp_path / "p4.docx"
     result = cli("draft", "P-2025-004", "-o", str(target))
     assert result.exit_code == 0, result.output
-    assert "液冷充电" in _open(target.read_bytes()).paragraphs[0].text
+    assert "液冷充电" in _cover(_open(target.read_bytes()))
     assert "待补充" in result.stderr
     md = cli("draft", "P-2025-004", "--kind", GROUP_STANDARD, "--format", "md", "-o", "-")
     assert md.exit_code == 0, md.output
-    assert md.stdout.startswith("# 电动汽车大功率液冷充电连接装置联动创新项目") and "## 七、涉及专利的情况" in md.stdout
+    assert md.stdout.startswith("# 电动汽车大功率液冷充电连接装置技术要求") and "## 七、涉及专利的情况" in md.stdout
 
 
 def test_cli_draft_errors_exit_2(cli, tmp_path):

@@ -84,11 +84,13 @@ def operations(openapi: dict):
             yield path, method, op
 
 
-def problem_schema(op: dict, status: int) -> dict:
+def problem_schema(op: dict, status: int, path: str = "") -> dict:
+    """The documented error schema: a problem, or OpenAI's error object under /v1."""
     response = op["responses"].get(str(status))
     assert response, f"{status} missing"
-    assert list(response["content"]) == [PROBLEM], response
-    return response["content"][PROBLEM]["schema"]
+    media = "application/json" if path.startswith("/v1/") else PROBLEM
+    assert list(response["content"]) == [media], response
+    return response["content"][media]["schema"]
 
 
 def test_openapi_lists_every_problem_response(openapi):
@@ -101,13 +103,14 @@ def test_openapi_lists_every_problem_response(openapi):
         expected |= {422} if has_input else set()
         expected |= {413} if op.get("requestBody") else set()
         expected |= {404} if "{" in path else set()
-        if path.startswith("/api/"):
+        if path.startswith("/api/") and path != "/api/me":  # /api/me only says who is asking
             expected |= {500, 503}
+        schema = "OpenAIError" if path.startswith("/v1/") else "Problem"
         for status in expected:
-            assert problem_schema(op, status) == {"$ref": "#/components/schemas/Problem"}, where
+            assert problem_schema(op, status, path) == {"$ref": f"#/components/schemas/{schema}"}, where
         documented = {int(s) for s in op["responses"] if s.startswith(("4", "5"))}
         assert expected <= documented, where
-        assert all(list(op["responses"][str(s)]["content"]) == [PROBLEM] for s in documented), where
+        assert all(problem_schema(op, s, path) for s in documented), where
     index = openapi["paths"]["/api/index"]["post"]
     problem_schema(index, 403)
     problem_schema(openapi["paths"]["/readyz"]["get"], 503)

@@ -48,8 +48,8 @@ def tiny(tmp_path, embedder):
     return settings, corpus, KnowledgeIndex(settings, embedder=embedder)
 
 
-def _doc_ids(index: KnowledgeIndex) -> set[str]:
-    return {m["doc_id"] for m in index._collection.get(include=["metadatas"])["metadatas"]}
+def _stored(index: KnowledgeIndex) -> dict:
+    return index.store.get(index.head.collection)
 
 
 def test_rerun_without_changes_embeds_nothing(tiny, embedder):
@@ -71,7 +71,7 @@ def test_changed_file_replaces_its_chunks_and_reuses_unchanged_ones(tiny, embedd
     report = index.sync()
     assert len(report.updated) == 1 and report.chunks_embedded == 1 and report.chunks_reused == 1
     assert len(embedder.embedded) == 1 and "每半年一次" in embedder.embedded[0]
-    texts = index._collection.get(include=["documents"])["documents"]
+    texts = _stored(index)["documents"]
     assert index.count() == 3
     assert not any(t == "与国际先进指标比较。" for t in texts)
     assert index.search("国际先进指标逐项比较多久一次", k=1)[0].text == "与国际先进指标逐项比较，每半年一次。"

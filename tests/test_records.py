@@ -83,7 +83,7 @@ def test_bad_record_files_are_skipped_with_a_warning(tmp_path, caplog):
     (tmp_path / "no-stage.yaml").write_text("id: T-3\nname: 缺少阶段\n", encoding="utf-8")
     (tmp_path / "z-dup.yaml").write_text(_record_yaml("T-1"), encoding="utf-8")
     (tmp_path / "notes.txt").write_text("不是记录", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="assistant.tools.records"):
+    with caplog.at_level(logging.WARNING, logger="assistant.index.records"):
         store = RecordStore(tmp_path)
     assert [r.id for r in store.visible(None)] == ["T-1"]
     assert store.get("T-1", None).custom_field == "保留"  # unknown fields are kept

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from assistant.settings import get_settings
 from assistant.surfaces.cli import app
-from evals.retrieval import evaluate, load_questions
+from evals.retrieval import clause_index, evaluate, evaluate_clauses, load_clause_set, load_questions
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +44,35 @@ def test_cli_exits_1_below_a_threshold(shipped_settings, shipped_index, monkeypa
     get_settings.cache_clear()
     assert result.exit_code == 1
     assert "recall@5" in result.output and "hybrid" in result.output
+
+
+@pytest.fixture(scope="module")
+def clause_set():
+    return load_clause_set()
+
+
+def test_clause_set_covers_every_document_with_a_held_out_split(clause_set):
+    documents, questions = clause_set
+    assert len(questions) >= 40
+    assert {q.file for q in questions} == {p.name for p in documents}
+    for split in ("dev", "test"):
+        assert sum(1 for q in questions if q.split == split) >= 15
+    assert sum(1 for q in questions if q.q.isascii()) >= 4  # some English
+
+
+def test_every_expected_clause_exists(clause_set, tmp_path):
+    from assistant.settings import Settings
+
+    documents, questions = clause_set
+    settings = Settings(data_dir=tmp_path / "unused", embedding_backend="hashing", _env_file=None)
+    ctx = clause_index(settings, documents, tmp_path / "data")
+    chunks = ctx.index.find(None)
+    for question in questions:
+        assert any(question.matches(c) for c in chunks), f"{question.q} → {question.file} {question.clause}"
+
+
+@pytest.mark.slow
+def test_exact_clauses_are_in_the_top_three(clause_set, real_settings, tmp_path):
+    documents, questions = clause_set
+    score = evaluate_clauses(clause_index(real_settings, documents, tmp_path / "data"), questions)
+    assert score.hit_at(3) >= 0.9, [f"{q.q} → {q.clause}" for q in score.misses()]

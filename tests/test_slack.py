@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import io
 import json
-import sqlite3
 import time
 import zipfile
 from urllib.parse import urlencode
@@ -214,7 +213,7 @@ def test_warning_when_nothing_could_be_cited(client, slack_api):
     assert "没有找到可引用的条款依据" in block(message, "no_sources")["elements"][0]["text"]
 
 
-def test_feedback_button_is_stored_with_the_citations(client, slack_api, slack_settings):
+def test_feedback_button_is_stored_with_the_citations(client, slack_api, service):
     event = mention("什么是专利导航？")
     send_event(client, event)
     [message] = posted(slack_api)
@@ -229,11 +228,9 @@ def test_feedback_button_is_stored_with_the_citations(client, slack_api, slack_s
     assert send_form(client, {"payload": json.dumps(payload, ensure_ascii=False)}).status_code == 200
     [thanks] = slack_api.wait_for("/api/chat.postEphemeral")
     assert thanks.params["user"] == "UALICE" and thanks.params["text"] == "感谢反馈！"
-    with sqlite3.connect(slack_settings.conversations_db) as db:
-        row = db.execute("SELECT user, rating, question, answer, citations FROM feedback WHERE conversation_id = ?",
-                         (conversation_id("T1", "CSTD", event["ts"], "UALICE"),)).fetchone()
-    assert row[:3] == ("slack:T1:UALICE", "up", "什么是专利导航？")
-    assert row[3] == message["text"] and json.loads(row[4])[0]["n"] == 1
+    [stored] = service.store.feedback(conversation_id("T1", "CSTD", event["ts"], "UALICE"))
+    assert (stored["user"], stored["rating"], stored["question"]) == ("slack:T1:UALICE", "up", "什么是专利导航？")
+    assert stored["answer"] == message["text"] and stored["citations"][0]["n"] == 1
 
 
 def command(text: str, channel: str = "CSTD") -> dict:

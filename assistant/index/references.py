@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from cn2an import an2cn, cn2an
 
-from assistant.index.store import Hit, KnowledgeIndex
+from assistant.index.knowledge import KnowledgeIndex
+from assistant.index.store import Hit
 
 _CN = "一二三四五六七八九十百千零〇两"
 _STANDARD = re.compile(
@@ -165,5 +166,9 @@ def search_with_references(
         exact = exact[:k]
     searched = {h.id: h for h in hits}
     exact = [searched.get(h.id, h) for h in exact]  # keep the search scores where the search found it too
+    top = max((h.score for h in hits), default=1.0)
+    for hit in exact:
+        if hit.id not in searched:
+            hit.score = top  # looked up, not searched: ranked with the best
     seen = {h.id for h in exact}
     return prefer_newer([*exact, *(h for h in hits if h.id not in seen)], query)[:k]

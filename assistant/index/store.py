@@ -1,38 +1,39 @@
-"""The knowledge index: a Chroma collection of clause chunks plus a BM25 index over the same chunks.
+"""Chroma access: the chunk collection of one vector space and the head that names its current generation.
 
-Indexing is incremental. A file whose bytes (and chunking settings) are unchanged is skipped; a
-changed file keeps the chunks whose content id is unchanged, with their stored embeddings, and
-only new chunks are embedded; files that disappeared lose their chunks. Chroma never embeds
-anything itself (no default ONNX model): vectors are always passed in.
+Every stored chunk carries ``gen`` (the generation that added it) and ``retired`` (the generation
+that removed it, 0 while live). A reader takes exactly the chunks of the generation the head
+names, even while an indexer in another process writes the next one; the head is the one commit
+point. Embedded (``PersistentClient``, the default) or a Chroma server (``LINKAGE_CHROMA_URL``).
+Chroma never embeds anything itself (no default ONNX model): vectors are always passed in.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import shutil
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
-import yaml
 
-from assistant.errors import DocumentLoadError, IndexNotReadyError
-from assistant.index.embeddings import Embedder, embedder_id, make_embedder
-from assistant.index.lexical import LexicalIndex, expand_english, tokenize
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_file
-from assistant.ingest.models import EMBEDDING_RECIPE, Chunk, format_citation
-from assistant.ingest.splitter import split_document
+from assistant.ingest.models import Chunk, format_citation
 from assistant.settings import Settings
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-Progress = Callable[[str, int, int], None]  # (description, completed, total)
-_UPSERT_BATCH = 1000
-_READ_PAGE = 5000
+_HEADS = "linkage-heads"  # one record per vector space: which collection and generation is current
+_BATCH = 1000
+_PAGE = 5000  # paged reads: one large read exceeds SQLite's variable limit
+
+
+class StoreUnavailable(Exception):
+    """The Chroma client could not be created (chromadb raises whatever its clean-up hits on a damaged file)."""
+
+
+@dataclass(frozen=True)
+class Head:
+    generation: int
+    collection: str
 
 
 @dataclass
@@ -74,19 +75,7 @@ class Hit:
         }
 
 
-@dataclass
-class IndexReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    chunks_embedded: int = 0
-    chunks_reused: int = 0
-    total_chunks: int = 0
-    errors: list[DocumentLoadError] = field(default_factory=list)
-
-
-def _metadata(chunk: Chunk, tokens: list[str]) -> dict:
+def chunk_metadata(chunk: Chunk, tokens: list[str], generation: int) -> dict:
     meta = {
         "doc_id": chunk.doc_id,
         "title": chunk.title,
@@ -104,13 +93,21 @@ def _metadata(chunk: Chunk, tokens: list[str]) -> dict:
         "seq": chunk.seq,
         "tokens": " ".join(tokens),
         "public": chunk.source != "record",
+        "gen": generation,
+        "retired": 0,
     }
     for group in chunk.access:
         meta[f"group:{group}"] = True
     return meta
 
 
-def _hit(chunk_id: str, text: str, meta: dict) -> Hit:
+def is_member(meta: dict, generation: int) -> bool:
+    """Whether a stored chunk belongs to ``generation`` (added at or before it, not retired by then)."""
+    retired = meta.get("retired") or 0
+    return (meta.get("gen") or 0) <= generation and not 0 < retired <= generation
+
+
+def to_hit(chunk_id: str, text: str, meta: dict) -> Hit:
     return Hit(
         id=chunk_id,
         doc_id=meta["doc_id"],
@@ -127,7 +124,7 @@ def _hit(chunk_id: str, text: str, meta: dict) -> Hit:
     )
 
 
-def _visible(meta: dict, groups: list[str] | None, source: str | None) -> bool:
+def visible(meta: dict, groups: list[str] | None, source: str | None) -> bool:
     if source and meta["source"] != source:
         return False
     if groups is None or meta["source"] != "record":
@@ -135,7 +132,8 @@ def _visible(meta: dict, groups: list[str] | None, source: str | None) -> bool:
     return bool(set(filter(None, meta["access"].split("|"))) & set(groups))
 
 
-def _where(groups: list[str] | None, source: str | None) -> dict | None:
+def access_filter(groups: list[str] | None, source: str | None) -> dict | None:
+    """A Chroma ``where`` for what a user may see (``groups=None``: everything)."""
     clauses: list[dict] = []
     if source:
         clauses.append({"source": source})
@@ -147,301 +145,161 @@ def _where(groups: list[str] | None, source: str | None) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-class KnowledgeIndex:
-    """Dense + lexical index over clause chunks, stored in ``settings.data_dir``."""
+class ChunkStore:
+    """The Chroma client and the collections of one vector space."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, space: str):
+        self.settings = settings
+        self.space = space
+        self.base_name = "linkage-" + re.sub(r"[^a-zA-Z0-9._-]", "-", space)
+        self._connected = None
+        self._opened: dict[str, object] = {}
+        # Embedded mode: a file replaced on every publish, so readers notice a new head with a stat.
+        self._signal = settings.data_dir / "index" / space / "published"
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.settings.chroma_url)
+
+    @property
+    def location(self) -> str:
+        """What to name in a message about the store."""
+        return self.settings.chroma_url or str(self.settings.chroma_dir / "chroma.sqlite3")
+
+    def _connect(self, fresh: bool):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        self.settings = settings
-        self._embedder = embedder
-        self.space = embedder.id if embedder else embedder_id(settings)
-        self.directory = settings.data_dir / "index" / self.space
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(settings.chroma_dir), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        )
-        self._collection_name = "linkage-" + re.sub(r"[^a-zA-Z0-9._-]", "-", self.space)
-        self._collection = self._open_collection()
-        self._lexical: LexicalIndex | None = None
-        self._rows: dict[str, dict] | None = None
-        self._reranker = None
+        options = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if self.remote:
+            url = urlsplit(self.settings.chroma_url)
+            https = url.scheme == "https"
+            return chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1", port=url.port or (443 if https else 8000), ssl=https, settings=options
+            )
+        path = str(self.settings.chroma_dir)
+        if fresh:
+            # An embedded client keeps its vector index in memory and never sees another process's
+            # writes; dropping Chroma's per-path cache gives the next client a fresh view of the files.
+            from chromadb.api.shared_system_client import SharedSystemClient
 
-    # ----- plumbing -----
-    def _open_collection(self):
-        return self._client.get_or_create_collection(
-            self._collection_name, embedding_function=None, metadata={"hnsw:space": "cosine"}
-        )
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
-        return self._embedder
+            SharedSystemClient._identifier_to_system.pop(path, None)
+            SharedSystemClient._identifier_to_refcount.pop(path, None)
+        try:
+            return chromadb.PersistentClient(path=path, settings=options)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     @property
-    def _state_file(self) -> Path:
-        return self.directory / "state.json"
+    def _client(self):
+        """Connected on first use, so a damaged store can still be repaired."""
+        if self._connected is None:
+            self._connected = self._connect(fresh=False)
+        return self._connected
 
-    def _load_state(self) -> dict:
-        if self._state_file.exists():
-            return json.loads(self._state_file.read_text(encoding="utf-8"))
-        return {"roots": [], "files": {}}
+    def reopen(self) -> None:
+        """See writes made by other processes (embedded mode; a server is always current)."""
+        if not self.remote:
+            self._connected = self._connect(fresh=True)
+            self._opened = {}
 
-    def _save_state(self, state: dict) -> None:
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(self._state_file)
+    # ----- the head -----
+    def _heads(self):
+        return self.collection(_HEADS)
 
-    def count(self) -> int:
-        return self._collection.count()
+    def stamp(self) -> tuple | None:
+        """Changes whenever a head is published (embedded mode); ``None``: ask the server every time."""
+        if self.remote:
+            return None
+        try:
+            info = self._signal.stat()
+        except FileNotFoundError:
+            return ("none",)
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
 
-    # ----- indexing -----
-    def _discover(self, roots: Iterable[str]) -> dict[str, dict]:
-        """Files to index: the shipped corpus (as its manifest says) and every registered root."""
-        files: dict[str, dict] = {}
-        corpus = self.settings.corpus_dir
-        manifest_file = corpus / "manifest.yaml"
-        manifest = yaml.safe_load(manifest_file.read_text(encoding="utf-8")) if manifest_file.exists() else {}
-        overrides = manifest.get("documents") or {}
-        for folder in manifest.get("include") or []:
-            for path in sorted((corpus / folder).rglob("*")):
-                if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
-                    rel = path.relative_to(corpus).as_posix()
-                    files[str(path.resolve())] = {"overrides": overrides.get(rel) or {}, "doc_id": path.stem}
-        for root in roots:
-            root_path = Path(root)
-            candidates = [root_path] if root_path.is_file() else sorted(p for p in root_path.rglob("*") if p.is_file())
-            for path in candidates:
-                if path.suffix.lower() in SUPPORTED_SUFFIXES and not any(part.startswith(".") for part in path.parts[1:]):
-                    key = str(path.resolve())
-                    files.setdefault(key, {"overrides": {}, "doc_id": f"{path.stem}-{hashlib.sha1(key.encode()).hexdigest()[:6]}"})
-        return files
+    def head(self) -> Head:
+        """The published generation; an index built before heads existed is generation 0 of its one collection."""
+        found = self._heads().get(ids=[self.space], include=["metadatas"])
+        if found["ids"]:
+            meta = found["metadatas"][0]
+            return Head(int(meta["generation"]), str(meta["collection"]))
+        return Head(0, self.base_name)
 
-    def _fingerprint(self, path: Path, plan: dict) -> str:
-        digest = hashlib.sha256(path.read_bytes())
-        knobs = (EMBEDDING_RECIPE, self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars, plan)
-        digest.update(json.dumps(knobs, ensure_ascii=False, sort_keys=True, default=str).encode())
-        return digest.hexdigest()
-
-    def _chunks(self, path: Path, plan: dict) -> list[Chunk]:
-        document = load_file(path, plan["doc_id"])
-        for key, value in plan["overrides"].items():
-            setattr(document.meta, key, value)
-        return split_document(
-            document, self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars
+    def publish(self, head: Head) -> None:
+        self._heads().upsert(
+            ids=[self.space], embeddings=[[0.0]], metadatas=[{"generation": head.generation, "collection": head.collection}]
         )
+        if not self.remote:
+            staging = self._signal.with_suffix(".tmp")
+            staging.write_text(f"{head.generation} {head.collection}\n", encoding="utf-8")
+            staging.replace(self._signal)
 
-    def sync(self, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
-        """Bring the index up to date with the shipped corpus, the given paths and earlier roots."""
-        report = IndexReport()
-        if rebuild:
-            self._client.delete_collection(self._collection_name)
-            self._collection = self._open_collection()
-            shutil.rmtree(self.directory / "lexical", ignore_errors=True)
-            state = {"roots": [], "files": {}}
-        else:
-            state = self._load_state()
-        for path in paths:
-            resolved = str(Path(path).expanduser().resolve())
-            if not Path(resolved).exists():
-                report.errors.append(DocumentLoadError(path, "文件或目录不存在"))
-            elif resolved not in state["roots"]:
-                state["roots"].append(resolved)
-        state["roots"] = [r for r in state["roots"] if Path(r).exists()]
-        discovered = self._discover(state["roots"])
+    def collection_name(self, generation: int, fresh: bool) -> str:
+        """A rebuild writes a new collection beside the current one; readers switch when the head does."""
+        return f"{self.base_name}-g{generation}" if fresh else self.base_name
 
-        pending: list[tuple[str, str, list[Chunk]]] = []
-        for number, (key, plan) in enumerate(discovered.items()):
-            if progress:
-                progress("读取文档", number, len(discovered))
-            path = Path(key)
-            try:
-                fingerprint = self._fingerprint(path, plan)
-                if state["files"].get(key, {}).get("fingerprint") == fingerprint:
-                    report.unchanged += 1
-                    continue
-                pending.append((key, fingerprint, self._chunks(path, plan)))
-            except DocumentLoadError as exc:
-                report.errors.append(exc)
-            except OSError as exc:
-                report.errors.append(DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）"))
-        if progress:
-            progress("读取文档", len(discovered), len(discovered))
+    def collection(self, name: str):
+        if name not in self._opened:
+            self._opened[name] = self._client.get_or_create_collection(
+                name, embedding_function=None, metadata=None if name == _HEADS else {"hnsw:space": "cosine"}
+            )
+        return self._opened[name]
 
-        # Chunks already stored (same content id) keep their vectors; only new ones are embedded.
-        wanted = [chunk for _, _, chunks in pending for chunk in chunks]
-        wanted_ids = list(dict.fromkeys(c.id for c in wanted))
-        stored: set[str] = set()
-        for i in range(0, len(wanted_ids), _UPSERT_BATCH):
-            stored.update(self._collection.get(ids=wanted_ids[i : i + _UPSERT_BATCH], include=[])["ids"])
-        fresh = list({c.id: c for c in wanted if c.id not in stored}.values())
-        report.chunks_reused = len(set(wanted_ids) & stored)
-        self._embed_and_store(fresh, progress)
-        report.chunks_embedded = len(fresh)
+    def collections(self) -> list[str]:
+        """This vector space's chunk collections (the current one and any a crashed rebuild left)."""
+        names = [c.name for c in self._client.list_collections()]  # never the heads
+        return [n for n in names if n == self.base_name or n.startswith(self.base_name + "-g")]
 
-        for key, fingerprint, chunks in pending:
-            old_ids = set(state["files"].get(key, {}).get("chunk_ids", []))
-            new_ids = [c.id for c in chunks]
-            obsolete = list(old_ids - set(new_ids))
-            if obsolete:
-                self._collection.delete(ids=obsolete)
-            (report.updated if key in state["files"] else report.added).append(key)
-            state["files"][key] = {"fingerprint": fingerprint, "chunk_ids": new_ids}
-        for key in [k for k in state["files"] if k not in discovered]:
-            ids = state["files"].pop(key)["chunk_ids"]
-            if ids:
-                self._collection.delete(ids=ids)
-            report.removed.append(key)
-        self._save_state(state)
-        if pending or report.removed or rebuild or not (self.directory / "lexical" / "ids.json").exists():
-            self.rebuild_lexical()
-        report.total_chunks = self.count()
-        return report
+    def drop(self, name: str) -> None:
+        self._opened.pop(name, None)
+        if name in self.collections():
+            self._client.delete_collection(name)
 
-    def _embed_and_store(self, chunks: list[Chunk], progress: Progress | None) -> None:
-        step = max(1, self.settings.embedding_batch_size)
-        for start in range(0, len(chunks), step):
-            if progress:
-                progress("生成向量", start, len(chunks))
-            batch = chunks[start : start + step]
-            self.add_embedded(batch, self.embedder.embed_passages([c.embedding_text() for c in batch]))
-        if progress and chunks:
-            progress("生成向量", len(chunks), len(chunks))
-
-    def add_embedded(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """Store chunks whose vectors are already known (call ``rebuild_lexical`` afterwards)."""
-        user_dict = self.settings.corpus_dir / "terms.txt"
-        for start in range(0, len(chunks), _UPSERT_BATCH):
-            batch = chunks[start : start + _UPSERT_BATCH]
-            self._collection.upsert(
+    # ----- chunks -----
+    def upsert(self, name: str, chunks: list[Chunk], vectors: np.ndarray, metadatas: list[dict]) -> None:
+        collection = self.collection(name)
+        for start in range(0, len(chunks), _BATCH):
+            batch = chunks[start : start + _BATCH]
+            collection.upsert(
                 ids=[c.id for c in batch],
-                embeddings=vectors[start : start + _UPSERT_BATCH].tolist(),
+                embeddings=vectors[start : start + _BATCH].tolist(),
                 documents=[c.text for c in batch],
-                metadatas=[_metadata(c, tokenize(c.lexical_text(), user_dict)) for c in batch],
+                metadatas=metadatas[start : start + _BATCH],
             )
 
-    def rebuild_lexical(self) -> None:
-        """Rebuild the BM25 index from the tokens stored with every chunk."""
-        ids: list[str] = []
-        metadatas: list[dict] = []
-        total = self.count()
-        for offset in range(0, total, _READ_PAGE):  # paged: one large read exceeds SQLite's variable limit
-            page = self._collection.get(include=["metadatas"], limit=_READ_PAGE, offset=offset)
-            ids += page["ids"]
-            metadatas += page["metadatas"]
-        rows = {i: {"source": m["source"], "access": m["access"]} for i, m in zip(ids, metadatas)}
-        lexical = LexicalIndex(ids, [m["tokens"].split() for m in metadatas])
-        directory = self.directory / "lexical"
-        shutil.rmtree(directory, ignore_errors=True)
-        lexical.save(directory)
-        (directory / "rows.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-        self._lexical, self._rows = lexical, rows
+    def existing(self, name: str, ids: list[str]) -> set[str]:
+        collection = self.collection(name)
+        found: set[str] = set()
+        for start in range(0, len(ids), _BATCH):
+            found.update(collection.get(ids=ids[start : start + _BATCH], include=[])["ids"])
+        return found
 
-    # ----- querying -----
-    def _lexical_index(self) -> tuple[LexicalIndex, dict[str, dict]]:
-        if self._lexical is None:
-            directory = self.directory / "lexical"
-            lexical = LexicalIndex.load(directory)
-            if lexical is None:
-                raise IndexNotReadyError("知识库尚未建立索引：请先运行 `linkage index`")
-            self._lexical = lexical
-            self._rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
-        return self._lexical, self._rows
+    def metadatas(self, name: str) -> dict[str, dict]:
+        """Every stored chunk's metadata by id (members of any generation)."""
+        collection = self.collection(name)
+        out: dict[str, dict] = {}
+        total = collection.count()
+        for offset in range(0, total, _PAGE):
+            page = collection.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            out.update(zip(page["ids"], page["metadatas"]))
+        return out
 
-    def dense(self, query: str, n: int, groups: list[str] | None = None, source: str | None = None) -> list[tuple[str, float]]:
-        """(id, cosine similarity) of the nearest chunks the user may see."""
-        total = self.count()
-        if total == 0:
-            return []
-        vector = self.embedder.embed_query(query)
-        result = self._collection.query(
-            query_embeddings=[vector.tolist()], n_results=min(n, total), where=_where(groups, source), include=["distances"]
-        )
+    def update(self, name: str, ids: list[str], change: dict) -> None:
+        collection = self.collection(name)
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start : start + _BATCH]
+            collection.update(ids=batch, metadatas=[dict(change) for _ in batch])
+
+    def delete(self, name: str, ids: list[str]) -> None:
+        collection = self.collection(name)
+        for start in range(0, len(ids), _BATCH):
+            collection.delete(ids=ids[start : start + _BATCH])
+
+    def query(self, name: str, vector: np.ndarray, n: int, where: dict | None) -> list[tuple[str, float]]:
+        collection = self.collection(name)
+        result = collection.query(query_embeddings=[vector.tolist()], n_results=n, where=where, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0])]
 
-    def lexical(self, query: str, n: int, groups: list[str] | None = None, source: str | None = None) -> list[tuple[str, float]]:
-        """(id, BM25 score) of the best lexical matches the user may see."""
-        lexical, rows = self._lexical_index()
-        mask = None
-        if groups is not None or source:
-            mask = np.array([1.0 if _visible(rows[i], groups, source) else 0.0 for i in lexical.ids], dtype=np.float32)
-        expanded = expand_english(query, self.settings.corpus_dir / "glossary.yaml")
-        return lexical.search(tokenize(expanded, self.settings.corpus_dir / "terms.txt"), n, mask)
-
-    def search(
-        self,
-        query: str,
-        k: int = 5,
-        source: str | None = None,
-        groups: list[str] | None = None,
-        mode: str = "hybrid",
-    ) -> list[Hit]:
-        """Best ``k`` chunks for the query. ``groups=None`` sees every record (local administrator)."""
-        self._lexical_index()  # fail early with a clear message when nothing was indexed
-        pool = max(self.settings.candidate_pool, k)
-        dense = self.dense(query, pool, groups, source) if mode in ("hybrid", "dense") else []
-        lexical = self.lexical(query, pool, groups, source) if mode in ("hybrid", "bm25") else []
-        fused: dict[str, float] = {}
-        for weight, ranking in ((self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical)):
-            for rank, (chunk_id, _) in enumerate(ranking):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-        order = sorted(fused, key=fused.get, reverse=True)
-        if self.settings.reranker_model:
-            order = order[: max(k * 3, 10)]
-        else:
-            order = order[:k]
-        hits = self.get(order)
-        dense_by_id, lexical_by_id = dict(dense), dict(lexical)
-        for hit in hits:
-            hit.score = fused[hit.id]
-            hit.dense_similarity = dense_by_id.get(hit.id)
-            hit.lexical_score = lexical_by_id.get(hit.id)
-        if self.settings.reranker_model and hits:
-            hits = self._rerank(query, hits)
-        return hits[:k]
-
-    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
-        if self._reranker is None:
-            from sentence_transformers import CrossEncoder
-
-            self._reranker = CrossEncoder(self.settings.reranker_model, device="cpu")
-        scores = self._reranker.predict([(query, h.text) for h in hits])
-        for hit, score in zip(hits, scores):
-            hit.score = float(score)
-        return sorted(hits, key=lambda h: h.score, reverse=True)
-
-    def get(self, ids: list[str], groups: list[str] | None = None) -> list[Hit]:
-        """Chunks by id, in the order given; with ``groups``, only those the user may see."""
-        if not ids:
-            return []
-        data = self._collection.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {
-            i: _hit(i, d, m)
-            for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])
-            if _visible(m, groups, None)
-        }
-        return [by_id[i] for i in ids if i in by_id]
-
-    def find(self, doc_id: str | None, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:
-        """Chunks of one document (``None``: of every document), optionally one clause, in reading order, if the user may see them."""
-        conditions: list[dict] = [{"doc_id": doc_id}] if doc_id is not None else []
-        if clause_title is not None:
-            conditions.append({"clause_title": clause_title})
-        if clause is not None:
-            conditions.append({"clause": clause})
-        access = _where(groups, None)
-        if access:
-            conditions.append(access)
-        where = None if not conditions else conditions[0] if len(conditions) == 1 else {"$and": conditions}
-        data = self._collection.get(where=where, include=["documents", "metadatas"])
-        hits = [(m["seq"], _hit(i, d, m)) for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])]
-        return [h for _, h in sorted(hits, key=lambda pair: pair[0])]
-
-
-def report_dict(report: IndexReport) -> dict:
-    """A JSON-friendly view of an indexing run; each failed file with the reason it was skipped."""
-    data = asdict(replace(report, errors=[]))
-    data["errors"] = [{"file": e.path, "reason": e.reason} for e in report.errors]
-    return data
+    def get(self, name: str, ids: list[str] | None = None, where: dict | None = None, embeddings: bool = False) -> dict:
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        return self.collection(name).get(ids=ids, where=where, include=include)

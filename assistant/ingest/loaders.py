@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from pydantic import ValidationError
 
-from assistant.errors import DocumentLoadError
+from assistant.errors import DocumentLoadError, os_reason
 from assistant.ingest.anatomy import prepare
 from assistant.ingest.models import DocumentMeta, LoadedDocument, Line
-from assistant.ingest.records import record_document
+from assistant.ingest.records import (
+    ProjectRecord,
+    is_ledger,
+    ledger_fields,
+    ledger_record,
+    record_document,
+    validation_problem,
+)
 
 STANDARD_NUMBER = re.compile(
     r"(?P<code>GB/T|GB/Z|GB|T/[A-Z]{2,10}|[A-Z]{2}/T|ISO/IEC|ISO|IEC)\s*"
@@ -30,7 +38,10 @@ PARAGRAPH_END = tuple("。！？；：:;!?」』）)】")
 # A heading line at least this long was probably wrapped by the PDF export: its tail follows.
 WRAPPED_HEADING_CHARS = 30
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm", ".yaml", ".yml")
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm", ".yaml", ".yml", ".xlsx", ".csv")
+RECORD_SUFFIXES = (".yaml", ".yml", ".xlsx", ".csv")  # files that may hold project records
+# Characters that never occur in text: a "text" file full of them is binary content.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd\ufffe\uffff]")
 
 
 def find_standard(text: str) -> tuple[str, int | None]:
@@ -68,14 +79,24 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"第 {mark.line + 1} 行：{problem}" if mark else str(problem)
 
 
+def decode_text(path: Path, raw: bytes) -> str:
+    """Text in the encoding the bytes carry: UTF-8, else the encoding charset-normalizer detects
+    (GBK/GB18030, UTF-16 …). Binary content under a text extension is refused."""
+    text: str | None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(raw).best()
+        text = str(best) if best is not None else None
+    if text is None or len(_NOT_TEXT.findall(text)) > max(2, len(text) // 100):
+        raise DocumentLoadError(path, "不是文本文件：无法识别文字编码，内容可能是二进制数据")
+    return text
+
+
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise DocumentLoadError(path, "不是 UTF-8 或 GB18030 编码的文本")
+    return decode_text(path, path.read_bytes())
 
 
 LineKind = Literal["title", "opener", "bare"] | None
@@ -219,8 +240,8 @@ def _furniture_key(line: str) -> str:
 def pdf_lines(pages: list[list[str]]) -> list[Line]:
     """Body lines of a PDF: running headers/footers, page numbers and 目次 pages removed, wraps joined.
 
-    ``pages`` holds each page's printed lines; a line repeated (numbers aside) on at least half of
-    the pages is page furniture.
+    ``pages`` holds each page's printed lines; a line printed at a page's edge (first or last two
+    lines) and repeated there, numbers aside, on at least two pages and half of them is furniture.
     """
     from assistant.ingest.anatomy import TOC_ENTRY, compact
 
@@ -229,10 +250,12 @@ def pdf_lines(pages: list[list[str]]) -> list[Line]:
     for page in with_text:
         for key in {_furniture_key(line) for line in page if len(line) <= 60}:
             counts[key] = counts.get(key, 0) + 1
-    furniture = {k for k, n in counts.items() if len(with_text) >= 3 and n >= max(2, len(with_text) / 2)}
+    furniture = {k for k, n in counts.items() if n >= max(2, len(with_text) / 2)}
     raw: list[tuple[int, str]] = []
     for number, page in enumerate(pages, 1):
         edge = {*range(2), *range(len(page) - 2, len(page))}  # headers and footers print at a page's edges
+        if number == 1:
+            edge.discard(0)  # the document's first line is its title (or the cover's first line), even if a header repeats it
         body = [
             line for i, line in enumerate(page)
             if i not in edge or (_furniture_key(line) not in furniture and not PAGE_NUMBER.match(line))
@@ -255,12 +278,14 @@ def _pdf_pages(path: Path) -> tuple[list[list[str]], str, object]:
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             raise DocumentLoadError(path, "PDF 已加密，无法读取") from exc
-        raise DocumentLoadError(path, f"PDF 文件损坏或格式不正确（{exc}）") from exc
+        raise DocumentLoadError(path, "PDF 文件损坏或格式不正确，无法解析") from exc
     pages = []
     for index in range(len(pdf)):
         text = pdf[index].get_textpage().get_text_range()
         pages.append([line.strip() for line in text.splitlines() if line.strip()])
     title = (pdf.get_metadata_dict().get("Title") or "").strip()
+    if title.lower() in ("untitled", "无标题") or title.lower().startswith("microsoft word"):
+        title = ""  # what PDF producers fill in, not the document's title
     return pages, title, pdf
 
 
@@ -498,15 +523,110 @@ def load_html(path: Path, doc_id: str) -> LoadedDocument:
     return LoadedDocument(default_meta(path, doc_id, head, title), [l for l in lines if l.text], str(path))
 
 
+def read_records(path: Path) -> tuple[list[ProjectRecord], list[str]]:
+    """The project records in a record file, and one line per ledger row that was left out.
+
+    A YAML file is one record (anything wrong with it is a DocumentLoadError); a spreadsheet holds
+    one record per row when its header has 项目编号 and 项目名称 (a project ledger), none otherwise.
+    """
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(_read_text(path))
+        except yaml.YAMLError as exc:
+            raise DocumentLoadError(path, f"YAML 格式错误（{_yaml_problem(exc)}）") from exc
+        if not isinstance(data, dict) or not data.get("id"):
+            raise DocumentLoadError(path, "项目记录必须是包含 id、name 和 stage 的 YAML 映射")
+        try:
+            return [ProjectRecord.model_validate(data)], []
+        except ValidationError as exc:
+            raise DocumentLoadError(path, f"项目记录有误：{validation_problem(exc)}") from exc
+    records: list[ProjectRecord] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for sheet, rows in spreadsheet_rows(path):
+        header_at = next((i for i, row in enumerate(rows) if any(_cell(c) for c in row)), None)
+        if header_at is None or not is_ledger(rows[header_at]):
+            continue
+        fields = ledger_fields(rows[header_at])
+        for number, row in enumerate(rows[header_at + 1:], header_at + 2):
+            if not any(_cell(c) for c in row):
+                continue
+            where = f"{sheet} 第 {number} 行" if sheet else f"第 {number} 行"
+            try:
+                record = ledger_record(fields, row)
+            except ValueError as exc:
+                problems.append(f"{where}：{exc}，未导入")
+                continue
+            if record.id in seen:
+                problems.append(f"{where}：项目编号 {record.id} 重复，未导入")
+                continue
+            seen.add(record.id)
+            records.append(record)
+    return records, problems
+
+
+def _record_documents(path: Path, records: list[ProjectRecord]) -> list[LoadedDocument]:
+    documents = []
+    for record in records:
+        meta, lines = record_document(record)
+        documents.append(LoadedDocument(meta, lines, str(path)))
+    return documents
+
+
 def load_yaml_record(path: Path, doc_id: str) -> LoadedDocument:
+    records, _ = read_records(path)
+    return _record_documents(path, records)[0]
+
+
+def _cell(value) -> str:
+    """A spreadsheet cell as text: dates as ISO dates, 3.0 as 3."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 else value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return " ".join(str(value).split())
+
+
+def spreadsheet_rows(path: Path) -> list[tuple[str, list[list]]]:
+    """(sheet name, rows) of an XLSX workbook (values, not formulas) or of a CSV file ("" as sheet)."""
+    if path.suffix.lower() == ".csv":
+        import csv
+        import io
+
+        text = _read_text(path)
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t，")
+        except csv.Error:
+            dialect = csv.excel
+        return [("", [list(row) for row in csv.reader(io.StringIO(text), dialect)])]
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
-        data = yaml.safe_load(_read_text(path))
-    except yaml.YAMLError as exc:
-        raise DocumentLoadError(path, f"YAML 格式错误（{_yaml_problem(exc)}）") from exc
-    if not isinstance(data, dict) or not data.get("id") or not data.get("name"):
-        raise DocumentLoadError(path, "项目记录必须是包含 id 和 name 的 YAML 映射")
-    meta, lines = record_document(data)
-    return LoadedDocument(meta, lines, str(path))
+        workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        raise DocumentLoadError(path, f"XLSX 文件损坏或不是 Excel 工作簿（{exc.__class__.__name__}）") from exc
+    try:
+        return [(sheet.title, [list(row) for row in sheet.iter_rows(values_only=True)]) for sheet in workbook.worksheets]
+    finally:
+        workbook.close()
+
+
+def load_spreadsheet(path: Path, doc_id: str) -> LoadedDocument:
+    """A workbook or CSV as text tables, one section per sheet."""
+    lines: list[Line] = []
+    for sheet, rows in spreadsheet_rows(path):
+        table = [[_cell(c) for c in row] for row in rows]
+        table = [row for row in table if any(row)]
+        if not table:
+            continue
+        width = max(max((i + 1 for i, c in enumerate(row) if c), default=0) for row in table)
+        if sheet:
+            lines.append(Line(text=sheet, heading_level=2))
+        lines += [Line(text="| " + " | ".join(row[:width] + [""] * (width - len(row[:width]))) + " |", table=True) for row in table]
+    return LoadedDocument(default_meta(path, doc_id, "\n".join(l.text for l in lines[:20]), path.stem), lines, str(path))
 
 
 LOADERS: dict[str, Callable[[Path, str], LoadedDocument]] = {
@@ -519,7 +639,22 @@ LOADERS: dict[str, Callable[[Path, str], LoadedDocument]] = {
     ".htm": load_html,
     ".yaml": load_yaml_record,
     ".yml": load_yaml_record,
+    ".xlsx": load_spreadsheet,
+    ".csv": load_spreadsheet,
 }
+
+
+def load_documents(path: Path, doc_id: str) -> tuple[list[LoadedDocument], list[str]]:
+    """The documents in one file and one line per part left out: a project ledger gives one
+    record document per good row (a line per bad row), any other file one document."""
+    if path.suffix.lower() in RECORD_SUFFIXES:
+        try:
+            records, problems = read_records(path)
+        except OSError as exc:
+            raise DocumentLoadError(path, f"无法读取文件（{os_reason(exc)}）") from exc
+        if records or problems:
+            return _record_documents(path, records), problems
+    return [load_file(path, doc_id)], []
 
 
 def load_file(path: Path, doc_id: str) -> LoadedDocument:
@@ -530,7 +665,7 @@ def load_file(path: Path, doc_id: str) -> LoadedDocument:
     try:
         document = loader(path, doc_id)
     except OSError as exc:
-        raise DocumentLoadError(path, f"无法读取文件（{exc.strerror or exc}）") from exc
+        raise DocumentLoadError(path, f"无法读取文件（{os_reason(exc)}）") from exc
     if not document.lines:
         raise DocumentLoadError(path, "文件中没有可索引的文字")
     if document.meta.kind != "record":

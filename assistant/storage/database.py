@@ -13,7 +13,6 @@ or an unreachable server, is a :class:`StorageError` naming the file or server a
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, exc, make_url, text
 from sqlalchemy.pool import NullPool
 
-from assistant.errors import StorageError
+from assistant.errors import StorageError, os_reason
 from assistant.settings import Settings
 
 log = logging.getLogger("assistant.storage")
@@ -34,6 +33,7 @@ log = logging.getLogger("assistant.storage")
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_317_001  # advisory lock id: one migrating process at a time
 _BUSY_TIMEOUT_S = 30
+_CONNECT_TIMEOUT_S = 10
 
 T = TypeVar("T")
 
@@ -70,13 +70,19 @@ class Database:
     """The engine for one database URL, migrated to the latest schema, with errors users can act on."""
 
     def __init__(self, url: str, pool_size: int = 5):
-        self.url = make_url(url)
-        self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.path = Path(self.url.database).resolve() if self.is_sqlite and self.url.database else None
-        self._pool_size = pool_size
-        self._lock = threading.Lock()
-        self._file_id: tuple[int, int] | None = None
-        self.engine = self._create_engine()
+        try:
+            self.url = make_url(url)
+            self.is_sqlite = self.url.get_backend_name() == "sqlite"
+            self.path = Path(self.url.database).resolve() if self.is_sqlite and self.url.database else None
+            self._pool_size = pool_size
+            self._lock = threading.Lock()
+            self._file_id: tuple[int, int] | None = None
+            self.engine = self._create_engine()
+        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+            raise StorageError(
+                f"LINKAGE_DATABASE_URL 无效（{type(error).__name__}）：应为 postgresql+psycopg://用户:密码@主机:5432/库名，"
+                "或留空使用数据目录中的 SQLite。"
+            ) from None
         self._guard(self._prepare)
 
     @property
@@ -86,7 +92,10 @@ class Database:
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
-            return create_engine(self.url, pool_size=self._pool_size, max_overflow=self._pool_size, pool_pre_ping=True)
+            return create_engine(
+                self.url, pool_size=self._pool_size, max_overflow=self._pool_size, pool_pre_ping=True,
+                connect_args={"connect_timeout": _CONNECT_TIMEOUT_S},  # an unreachable host must not hang requests
+            )
         engine = create_engine(
             self.url,
             pool_size=self._pool_size,
@@ -106,7 +115,8 @@ class Database:
             if MigrationContext.configure(connection).get_current_revision() == head:
                 self._remember_file()
                 return
-        migrator = create_engine(self.url, poolclass=NullPool, connect_args={"timeout": _BUSY_TIMEOUT_S} if self.is_sqlite else {})
+        migrator = create_engine(self.url, poolclass=NullPool, connect_args=(
+            {"timeout": _BUSY_TIMEOUT_S} if self.is_sqlite else {"connect_timeout": _CONNECT_TIMEOUT_S}))
         if self.is_sqlite:
             event.listen(migrator, "connect", _sqlite_manual_transactions)
             event.listen(migrator, "begin", _begin_immediate)
@@ -153,7 +163,7 @@ class Database:
         except exc.DBAPIError as error:
             raise self._storage_error(error) from None
         except OSError as error:
-            raise StorageError(f"无法使用对话数据库 {self.where}：{error.strerror or error}") from None
+            raise StorageError(f"无法使用对话数据库 {self.where}：{os_reason(error)}") from None
 
     def _storage_error(self, error: exc.DBAPIError) -> StorageError:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__

@@ -7,6 +7,7 @@ stays free; streamed answers are iterated in the threadpool by sse-starlette.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -22,14 +23,14 @@ from sse_starlette import EventSourceResponse
 
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.agent.service import AssistantService
-from assistant.errors import ConfigurationError
-from assistant.index.store import report_dict
-from assistant.settings import Settings, get_settings
-from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep
+from assistant.errors import ConfigurationError, IndexNotReadyError, StorageError
+from assistant.index import report_dict
+from assistant.settings import Settings, get_settings, require_complete_llm
+from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep, acts_as_local_admin
 from assistant.surfaces.limits import BodySizeLimit
 from assistant.surfaces.openapi_docs import document_responses
 from assistant.surfaces.problems import install_problem_handlers, problem, public_message, status_for
-from assistant.tools.drafting import DEFAULT_KIND
+from assistant.tools.drafting import DEFAULT_KIND, FORMATS
 from assistant.tools.search import SOURCES
 
 log = logging.getLogger("assistant.http")
@@ -61,7 +62,7 @@ class IndexRequest(BaseModel):
 
 class ProposalRequest(BaseModel):
     kind: str = Field(DEFAULT_KIND, max_length=100, description="文稿类型（corpus/proposal_templates.yaml 中的模板名）")
-    format: Literal["docx", "md"] = "docx"
+    format: Literal["docx", "pdf", "md"] = Field("docx", description="docx | pdf（服务器需安装 LibreOffice）| md")
 
 
 def sse_events(events: Iterator[AgentEvent]) -> Iterator[dict[str, str]]:
@@ -104,6 +105,19 @@ def chat(request: ChatRequest, user: CurrentUser, service: ServiceDep):
     return service.ask(request.question, user, request.conversation_id, request.project_id)
 
 
+@api.get("/me", summary="当前身份：用户、用户组，以及是否是本机管理员")
+def me(request: Request, user: CurrentUser) -> dict:
+    # what the web page tells its user about their access (and so why they see the projects they see)
+    keyless = "authorization" not in request.headers
+    return {
+        "user": user.name,
+        "admin": user.admin,
+        "groups": user.groups,
+        "local_admin": keyless and acts_as_local_admin(request),
+        "anonymous": keyless and not acts_as_local_admin(request),
+    }
+
+
 @api.get("/search", summary="检索知识库")
 def search(
     user: CurrentUser,
@@ -137,8 +151,8 @@ def readiness(project_id: str, user: CurrentUser, service: ServiceDep, target: s
     return service.check_readiness(user, project_id, target).model_dump()
 
 
-@api.post("/projects/{project_id}/proposal", summary="生成立项材料草稿（.docx）",
-          response_class=Response, responses={200: {"content": {"application/vnd.openxmlformats-officedocument.wordprocessingml.document": {}}}})
+@api.post("/projects/{project_id}/proposal", summary="生成立项材料草稿（.docx / .pdf / .md）",
+          response_class=Response, responses={200: {"content": {media: {} for media in FORMATS.values()}}})
 def proposal(project_id: str, user: CurrentUser, service: ServiceDep,
              request: Annotated[ProposalRequest | None, Body()] = None) -> Response:
     request = request or ProposalRequest()
@@ -160,21 +174,35 @@ def update_index(request: IndexRequest, user: AdminUser, service: ServiceDep) ->
     return report_dict(service.update_index(user, [Path(p) for p in request.paths], request.rebuild))
 
 
-def create_app(settings: Settings | None = None, service: AssistantService | None = None) -> FastAPI:
-    """The whole HTTP surface for one settings object; tests pass their own settings and service."""
+def create_app(settings: Settings | None = None, service: AssistantService | None = None, local_admin: bool = False) -> FastAPI:
+    """The whole HTTP surface for one settings object; tests pass their own settings and service.
+
+    ``local_admin``: the server listens on a loopback address only (`linkage serve` decides). Then,
+    unless an API key is configured or anonymous access is off, a request without a key acts as the
+    local administrator, as the CLI does on the same machine; a proxied request never does.
+    """
+    from fastapi_offline import FastAPIOffline
+
     from assistant.surfaces.openai_compat import router as openai_router
 
     settings = settings or get_settings()
     service = service or AssistantService(settings)
-    app = FastAPI(
+    try:
+        service.store  # noqa: B018 - migrate the conversation database at start-up, not on the first question
+    except StorageError as exc:  # the service still starts (search works); chat answers 503 until it is fixed
+        log.error("%s", exc)
+    app = FastAPIOffline(  # FastAPI whose /docs and /redoc use Swagger UI and ReDoc files shipped in the package
         title="联动助手 API",
         description="技术、专利和标准联动工作的检索增强助手：带条款引用的问答、项目就绪检查和立项材料草稿。",
         version="0.1.0",
+        swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would otherwise ask an outside validator
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.local_admin = local_admin and settings.allow_anonymous and not settings.api_keys
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(DocsStayLocal)
     app.include_router(api)
     app.include_router(openai_router)
 
@@ -182,9 +210,13 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="索引已就绪", responses={503: {"description": "知识库尚未建立索引"}})
+    @app.get("/readyz", tags=["ops"], summary="索引已就绪", responses={503: {"description": "知识库尚未建立索引，或索引损坏、向量库不可用"}})
     def readyz() -> Response:
-        if not service.index_ready():
+        try:
+            ready = service.index_ready()
+        except IndexNotReadyError as exc:  # a damaged data file or an unreachable Chroma server, named
+            return problem(503, str(exc), "/readyz")
+        if not ready:
             return problem(503, "知识库尚未建立索引：请先运行 `linkage index`。", "/readyz")
         return JSONResponse({"status": "ready"})
 
@@ -206,8 +238,53 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     return app
 
 
+DOCS_PAGES = ("/docs", "/redoc")
+# Swagger UI and ReDoc may use only what this server sends: ReDoc's footer logo from its CDN is
+# then never requested (ReDoc drops the image when it fails to load).
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+
+
+class DocsStayLocal:
+    """Send a Content-Security-Policy with the API documentation pages, so they load nothing from outside."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path") not in DOCS_PAGES:
+            return await self.app(scope, receive, send)
+
+        async def with_policy(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"content-security-policy", DOCS_POLICY.encode())]
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
+
+
+def create_local_app() -> FastAPI:
+    """The app for a server bound to a loopback address (see ``create_app``'s ``local_admin``)."""
+    return create_app(local_admin=True)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def app_factory(host: str) -> str:
+    """The uvicorn factory `linkage serve --host HOST` runs: local administrator rules only on loopback."""
+    return "assistant.surfaces.api:create_local_app" if is_loopback(host) else "assistant.surfaces.api:create_app"
+
+
 def check_serve_settings(settings: Settings) -> None:
-    """Refuse to start a service nobody could use, or a half-configured bot webhook."""
+    """Refuse to start a service nobody could use, a half-configured bot webhook or LLM."""
+    require_complete_llm(settings)
     if not settings.allow_anonymous and not settings.api_keys:
         raise ConfigurationError(
             "已关闭匿名访问（LINKAGE_ALLOW_ANONYMOUS=false），但没有配置任何 API 密钥（LINKAGE_API_KEYS）"

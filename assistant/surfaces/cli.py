@@ -7,10 +7,8 @@ so `linkage --help` and mistyped commands answer at once.
 
 from __future__ import annotations
 
-import errno
 import getpass
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from assistant.errors import IndexNotReadyError, LinkageError
+from assistant.errors import ConfigurationError, IndexNotReadyError, LinkageError, os_reason
 from assistant.settings import get_settings, require_complete_llm
 from assistant.surfaces.cli_chinese import ChineseCommand, ChineseGroup
 
@@ -41,19 +39,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-logging.getLogger("pypdf").setLevel(logging.ERROR)  # its English warnings about damaged PDFs; we report the file
-
-_OS_ERRORS = {
-    errno.ENOENT: "文件或目录不存在",
-    errno.EACCES: "没有权限",
-    errno.EPERM: "没有权限",
-    errno.EISDIR: "这是一个目录",
-    errno.ENOTDIR: "路径中有一部分不是目录",
-    errno.ENOSPC: "磁盘空间不足",
-    errno.EROFS: "文件系统是只读的",
-    errno.EEXIST: "文件已存在",
-    errno.ENAMETOOLONG: "文件名太长",
-}
 
 TOOL_NAMES = {
     "search_knowledge": "检索知识库",
@@ -66,9 +51,7 @@ TOOL_NAMES = {
 
 
 def os_error_text(exc: OSError) -> str:
-    """The operating system's reason in Chinese (its own strerror is English)."""
-    reason = _OS_ERRORS.get(exc.errno, exc.strerror or "无法访问")
-    return f"{exc.filename}：{reason}" if exc.filename else reason
+    return f"{exc.filename}：{os_reason(exc)}" if exc.filename else os_reason(exc)
 
 
 def _os_user() -> str:
@@ -104,11 +87,16 @@ def _require_index(service: AssistantService) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn domain, settings and OS errors into one clear Chinese line and exit code 2 — never a traceback."""
+    """Turn domain, settings and OS errors into one clear Chinese line and exit code 2 — never a traceback.
+
+    Anything unexpected (a bug) ends with exit code 1 and one line saying where its traceback was written.
+    """
     from pydantic import ValidationError
 
     try:
         yield
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
     except (LinkageError, ValueError, PermissionError) as exc:
         if isinstance(exc, ValidationError):
             names = "、".join("LINKAGE_" + str(e["loc"][0]).upper() for e in exc.errors() if e.get("loc"))
@@ -120,6 +108,18 @@ def user_errors() -> Iterator[None]:
         _fail(message)
     except OSError as exc:
         _fail(os_error_text(exc))
+    except Exception as exc:
+        _fail(f"内部错误（{type(exc).__name__}），请重试；若仍出错，请把 {_save_traceback()} 交给管理员。", code=1)
+
+
+def _save_traceback() -> str:
+    """The current exception's traceback in a temporary file, for whoever fixes it."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="linkage-error-", suffix=".txt", delete=False, encoding="utf-8") as file:
+        traceback.print_exc(file=file)
+    return file.name
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -137,15 +137,18 @@ AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出。")]
 def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(metavar="路径", help="要加入索引的文件或文件夹（PDF、DOCX、Markdown、TXT、HTML、YAML 项目记录）。", show_default=False)] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="清空后重建索引。")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="全面检查并修复索引（向量库、BM25 文件与索引状态逐一核对；无法读取的向量库移到一旁后重建）。")] = False,
     as_json: AsJson = False,
 ) -> None:
     """索引随附语料以及给定的文件/文件夹（增量：未变化的文件跳过，已删除的文件移出索引）。
+
+    同一数据目录同时只有一个索引进程写入（另一个会等待）；被中断（含 kill -9）后再次运行即恢复一致。
 
     有文件无法读取时，其余文件照常索引，逐个说明原因，退出码为 1。
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from assistant.index.store import report_dict
+    from assistant.index import report_dict
 
     with user_errors():
         service = _service()
@@ -161,7 +164,7 @@ def index(
                     tasks[description] = bar.add_task(description, total=total)
                 bar.update(tasks[description], completed=completed, total=total)
 
-            report = service.update_index(_user(), paths or [], rebuild=rebuild, progress=progress)
+            report = service.update_index(_user(), paths or [], rebuild=rebuild, progress=progress, repair=repair)
     if as_json:
         print(json.dumps(report_dict(report), ensure_ascii=False, indent=2))
     else:
@@ -170,6 +173,8 @@ def index(
             f"未变化 {report.unchanged} 个；新生成向量 {report.chunks_embedded} 段，复用 {report.chunks_reused} 段；"
             f"索引共 {report.total_chunks} 段。"
         )
+    for line in report.repaired:
+        err_console.print(f"[cyan]修复：[/cyan]{escape(line)}", highlight=False)
     for error in report.errors:
         err_console.print(f"[yellow]跳过：[/yellow]{escape(str(error))}", highlight=False)
     if report.errors:
@@ -321,14 +326,15 @@ def check(
 def draft(
     project_id: ProjectId,
     kind: Annotated[Optional[str], typer.Option("--kind", metavar="类型", help="文稿类型：联动创新项目立项建议书（默认）| 团体标准项目建议书。")] = None,
-    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | md")] = "docx",
+    fmt: Annotated[str, typer.Option("--format", metavar="格式", help="docx | pdf（需安装 LibreOffice）| md")] = "docx",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="文件", help="输出文件；默认在当前目录按项目编号和文稿类型命名；“-”表示输出到标准输出。")] = None,
+    template: Annotated[Optional[Path], typer.Option("--template", metavar="模板", help="本单位的 Word 模板（.docx）：保留其样式、页眉页脚和封面，正文放在“{{正文}}”段落处，并填写 {{项目名称}} 等占位符；默认取 LINKAGE_DRAFT_TEMPLATE。")] = None,
     as_groups: AsGroups = None,
 ) -> None:
     """根据项目记录起草立项材料；记录中没有的内容标为【待补充】，不会编造。配置了大模型时润色文字（不增加事实）。"""
     with user_errors():
         options = {"kind": kind} if kind else {}
-        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, **options)
+        result = _service().draft_proposal(_user(as_groups), project_id, fmt=fmt, template=template, **options)
         if output is not None and str(output) == "-":
             sys.stdout.buffer.write(result.content)
             sys.stdout.flush()
@@ -337,7 +343,7 @@ def draft(
             try:
                 target.write_bytes(result.content)
             except OSError as exc:
-                raise ValueError(f"无法写入 {target}：{_OS_ERRORS.get(exc.errno, exc.strerror or '无法访问')}") from None
+                raise ValueError(f"无法写入 {target}：{os_reason(exc)}") from None
             console.print(f"已生成 {escape(str(target))}")
     if result.missing:
         err_console.print(f"[yellow]待补充 {len(result.missing)} 项：[/yellow]")
@@ -472,12 +478,17 @@ def eval_retrieval(
     min_recall_at_1: Annotated[float, typer.Option(help="混合检索 recall@1 的最低要求。")] = 0.0,
     min_mrr: Annotated[float, typer.Option(help="混合检索 MRR 的最低要求。")] = 0.0,
     show_misses: Annotated[bool, typer.Option("--show-misses", help="列出混合检索前 5 条未命中的问题。")] = False,
+    min_clause_hit_at_3: Annotated[float, typer.Option(help="条款精确命中率（开发集+测试集，前 3 条含该条款）的最低要求。")] = 0.9,
 ) -> None:
-    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引）。"""
+    """对 evals/retrieval.yaml 中的问题比较 bm25、dense、hybrid 三种检索（先增量更新索引），
+    再对 evals/retrieval_clauses.yaml 的文档（在临时数据目录中索引）评测条款精确命中率。"""
+    import shutil
+    import tempfile
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from evals.retrieval import evaluate, load_questions, misses
+    from evals.retrieval import SPLITS, clause_index, evaluate, evaluate_clauses, load_clause_set, load_questions, misses
 
     with user_errors():
         service, admin = _service(), _user()
@@ -500,9 +511,38 @@ def eval_retrieval(
     if show_misses:
         for question in misses(questions, hybrid):
             console.print(f"未命中：{escape(question.q)} → {question.doc} {question.clause or question.section}")
+
+    documents, clause_questions = load_clause_set()
+    data_dir = Path(tempfile.mkdtemp(prefix="linkage-clause-eval-"))
+    try:
+        with user_errors(), Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, disable=not sys.stderr.isatty(), transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(description: str, completed: int, total: int) -> None:
+                if description not in tasks:
+                    tasks[description] = bar.add_task(f"条款评测：{description}", total=total)
+                bar.update(tasks[description], completed=completed, total=total)
+
+            clause_ctx = clause_index(ctx.settings, documents, data_dir, progress)
+            task = bar.add_task("条款评测：检索", total=len(clause_questions))
+            clause_score = evaluate_clauses(clause_ctx, clause_questions, on_step=lambda: bar.advance(task))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    table = Table(title=f"条款精确命中（{len(documents)} 份文档，{len(clause_questions)} 个问题，混合检索）")
+    for column in ("问题集", "问题数", "hit@3", "recall@5"):
+        table.add_column(column, justify="right" if column != "问题集" else "left")
+    for split in (*SPLITS, None):
+        table.add_row(split or "全部", str(clause_score.count(split)), f"{clause_score.hit_at(3, split):.3f}", f"{clause_score.hit_at(5, split):.3f}")
+    console.print(table)
+    if show_misses:
+        for question in clause_score.misses():
+            console.print(f"条款未进前 3：{escape(question.q)} → {question.file} {question.clause}（{question.split}）")
     exit_below_thresholds(below(
         "hybrid", ("recall@5", hybrid.recall_at_5, min_recall_at_5), ("recall@1", hybrid.recall_at_1, min_recall_at_1), ("MRR", hybrid.mrr, min_mrr)
-    ))
+    ) + below("条款", ("hit@3", clause_score.hit_at(3), min_clause_hit_at_3)))
 
 
 @eval_app.command("answers", cls=ChineseCommand)
@@ -593,13 +633,42 @@ def serve(
     """
     import uvicorn
 
-    from assistant.surfaces.api import check_serve_settings
+    from assistant.surfaces.api import app_factory, check_serve_settings, is_loopback
     from assistant.surfaces.limits import server_options
 
     with user_errors():
-        check_serve_settings(get_settings())
-    uvicorn.run("assistant.surfaces.api:create_app", factory=True, host=host, port=port, workers=workers,
-                **server_options(get_settings()))
+        settings = get_settings()
+        check_serve_settings(settings)
+        _check_port_free(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"联动助手服务：http://{shown}:{port}/（网页聊天），接口文档 /docs；按 Ctrl-C 停止。", highlight=False, soft_wrap=True)
+    if is_loopback(host) and settings.allow_anonymous and not settings.api_keys:
+        err_console.print("[dim]只在本机地址监听且没有配置 API 密钥：不带密钥的请求按本机管理员处理，可见全部项目记录。[/dim]", soft_wrap=True)
+    # uvicorn's own English start-up and request lines stay out of the user's terminal; warnings and errors still show
+    uvicorn.run(app_factory(host), factory=True, host=host, port=port, workers=workers, log_level="warning",
+                **server_options(settings))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say in Chinese what uvicorn would report in English: the address cannot be listened on."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise ConfigurationError(f"无法解析监听地址 {host}。") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigurationError(f"端口 {port} 已被占用：用 --port 换一个端口，或先停止占用它的程序。") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigurationError(f"本机没有地址 {host}，无法在上面监听。") from None
+            raise ConfigurationError(f"无法在 {host}:{port} 上监听（{os_reason(exc)}）。") from None
 
 
 @app.command("slack", cls=ChineseCommand)

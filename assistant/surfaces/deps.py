@@ -41,13 +41,23 @@ def lookup_key(settings: Settings, key: str) -> ApiUser | None:
     return found
 
 
+def acts_as_local_admin(request: Request) -> bool:
+    """A request without a key on a local-only server (see ``create_app``) that no proxy forwarded."""
+    forwarded = "forwarded" in request.headers or "x-forwarded-for" in request.headers
+    return getattr(request.app.state, "local_admin", False) and not forwarded
+
+
 def current_user(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """Bearer API key → user; no key → the anonymous user when local anonymous access is allowed."""
+    """Bearer API key → user; no key → the local administrator on a local-only server without keys,
+    else the anonymous user when anonymous access is allowed."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
+        if acts_as_local_admin(request):
+            return User.local_admin()
         if settings.allow_anonymous:
             return user_for(settings.anonymous_user)
         raise HTTPException(401, "需要 API 密钥：请在 Authorization 头中使用 Bearer 方式提供。", headers=challenge)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.settings import Settings
-from assistant.surfaces.problems import problem
+from assistant.surfaces.problems import error_response
 
 
 def server_options(settings: Settings) -> dict:
@@ -55,7 +55,7 @@ class BodySizeLimit:
         await self.app(scope, _replay(bytes(body), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"请求内容超过上限（{self.max_bytes} 字节）。", scope.get("path", ""))
+        response = error_response(scope.get("path", ""), 413, f"请求内容超过上限（{self.max_bytes} 字节）。")
         await response(scope, receive, send)
 
 

@@ -24,7 +24,7 @@ from sse_starlette import EventSourceResponse
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.errors import InvalidQuestionError
 from assistant.surfaces.deps import CurrentUser, ServiceDep
-from assistant.surfaces.problems import public_message, status_for
+from assistant.surfaces.problems import openai_error_body, public_message, status_for
 from assistant.tools.context import User
 
 MODEL_ID = "linkage-assistant"
@@ -121,13 +121,12 @@ def _chunks(events: Iterator[AgentEvent], model: str) -> Iterator[dict[str, str]
                 yield chunk({"content": tail} if tail else {}, "stop",
                             citations=_citations(answer), conversation_id=answer.conversation_id)
             elif event.type == "error":
-                yield {"data": json.dumps({"error": {"message": event.text or "回答失败", "type": "server_error"}}, ensure_ascii=False)}
+                yield {"data": json.dumps(openai_error_body(500, event.text or "回答失败，请稍后重试。"), ensure_ascii=False)}
     except Exception as exc:  # already streaming: the error goes in-band, as OpenAI does
         status = status_for(exc)
         if status == 500:
             log.exception("streamed completion failed", exc_info=exc)
-        kind = "server_error" if status == 500 else "invalid_request_error"
-        yield {"data": json.dumps({"error": {"message": public_message(exc), "type": kind}}, ensure_ascii=False)}
+        yield {"data": json.dumps(openai_error_body(status, public_message(exc)), ensure_ascii=False)}
     yield {"data": "[DONE]"}
 
 

@@ -15,9 +15,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from assistant.surfaces.deps import admin_user, current_user, get_service
-from assistant.surfaces.problems import PROBLEM_MEDIA_TYPE
+from assistant.surfaces.problems import OPENAI_PREFIX, PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+OPENAI_ERROR_REF = {"$ref": "#/components/schemas/OpenAIError"}
 STREAM_MEDIA_TYPE = "text/event-stream"
 
 WHY = {
@@ -40,6 +41,19 @@ class Problem(BaseModel):
     detail: str = Field(description="面向用户的中文说明")
     instance: str | None = Field(None, description="出错的请求路径")
     errors: list[dict] | None = Field(None, description="422 时逐项列出不合法的参数（loc、msg）")
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str = Field(description="面向用户的中文说明")
+    type: str = Field(description="invalid_request_error、authentication_error、permission_error 或 server_error")
+    param: str | None = Field(None, description="出错的参数")
+    code: str | None = Field(None, description="如 invalid_api_key、not_found、invalid_request")
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error object: what the `/v1` routes answer, so OpenAI clients show the message."""
+
+    error: OpenAIErrorDetail
 
 
 def _calls(dependant) -> set:
@@ -99,13 +113,18 @@ def document_responses(app: FastAPI) -> None:
         schema = build()
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas["Problem"] = Problem.model_json_schema()
+        openai_schema = OpenAIError.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(openai_schema.pop("$defs", {}))
+        schemas["OpenAIError"] = openai_schema
         for path, route in _api_routes(app):
             for method in route.methods:
                 responses = schema["paths"][path][method.lower()]["responses"]
+                content = ({"application/json": {"schema": OPENAI_ERROR_REF}} if path.startswith(OPENAI_PREFIX)
+                           else {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}})
                 for status in sorted(problem_statuses(route)):
                     responses[str(status)] = {
                         "description": route.responses.get(status, {}).get("description") or WHY.get(status, ""),
-                        "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}},
+                        "content": content,
                     }
                 if _streams(route) and "200" in responses:
                     responses["200"].setdefault("content", {})[STREAM_MEDIA_TYPE] = {

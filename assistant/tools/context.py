@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from assistant.index import KnowledgeIndex
+from assistant.index.records import RecordStore
+from assistant.ingest.workflow import Workflow, load_workflow
 from assistant.settings import Settings
-from assistant.tools.records import RecordStore
-from assistant.tools.workflow import Workflow, load_workflow
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,12 @@ class ToolContext:
 
     @cached_property
     def records(self) -> RecordStore:
-        """Project records, read once per context (and shared by ``for_user``)."""
-        return self._records or RecordStore(self.settings.records_dir)
+        """Project records from the shipped folder and every record file the index holds, read once
+        per context (and shared by ``for_user``)."""
+        if self._records is not None:
+            return self._records
+        shipped = sorted(self.settings.records_dir.glob("*.y*ml")) if self.settings.records_dir.is_dir() else []
+        return RecordStore([*shipped, *self.index.indexed_files()])
 
     @cached_property
     def workflow(self) -> Workflow:

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from assistant.errors import UnknownClauseError
-from assistant.index import Hit, IndexReport
+from assistant.index import Hit, IndexReport, Progress
 from assistant.index.references import search_with_references
-from assistant.index.store import Progress
 from assistant.tools.context import ToolContext
 
 SOURCES = ("guideline", "standard", "record", "document")
@@ -29,8 +28,10 @@ def get_clause(ctx: ToolContext, chunk_id: str) -> Hit:
     return hits[0]
 
 
-def update_index(ctx: ToolContext, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
-    """Index the shipped corpus plus the given files/folders (administrators only)."""
+def update_index(
+    ctx: ToolContext, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None, repair: bool = False
+) -> IndexReport:
+    """Index the shipped corpus plus the given files/folders (administrators only); ``repair`` checks everything."""
     if not ctx.user.admin:
         raise PermissionError("只有管理员可以更新索引")
-    return ctx.index.sync(paths, rebuild=rebuild, progress=progress)
+    return ctx.index.sync(paths, rebuild=rebuild, progress=progress, repair=repair)

@@ -4,7 +4,8 @@
   The DOCX numbers its clauses with Word automatic numbering (numbering.xml; the numbers are not in
   the paragraph text) and has a page header and footer; the PDF has a cover, a 目次 page with dot
   leaders, a running header, page numbers and lines wrapped at the right margin.
-- ``regulation/联动工作管理办法-{2021,2023}.md`` and ``-2023.docx`` (articles numbered ``第%1条`` by Word).
+- ``regulation/联动工作管理办法-{2021,2023}.md``, ``-2023.docx`` (articles numbered ``第%1条`` by Word)
+  and ``-2023.pdf`` (running header, page numbers, wrapped articles).
 """
 
 from __future__ import annotations
@@ -303,6 +304,28 @@ def standard_pdf(path: Path) -> None:
     pages.save()
 
 
+def regulation_pdf(path: Path, version: int) -> None:
+    """The regulation printed: title, promulgation lines, chapters, articles wrapped at the margin."""
+    from cn2an import an2cn
+
+    title, head, blocks = regulation(version)
+    pages = _Pages(path)
+    pages.new_page("1", header=title)
+    pages.line(title, 16, centre=True)
+    for line in head:
+        pages.line(line, centre=True)
+    number = 0
+    for block in blocks:
+        if block[0] == "chapter":
+            pages.line(f"{block[1]}　{block[2]}", 12, centre=True)
+            continue
+        number += 1
+        pages.paragraph(f"第{an2cn(number)}条　{block[1][0]}")
+        for text in block[1][1:]:
+            pages.paragraph(text)
+    pages.save()
+
+
 def main() -> None:
     standard = HERE / "standard"
     regulations = HERE / "regulation"
@@ -314,6 +337,7 @@ def main() -> None:
     for version in (2021, 2023):
         (regulations / f"联动工作管理办法-{version}.md").write_text(regulation_markdown(version), encoding="utf-8")
     regulation_docx(regulations / "联动工作管理办法-2023.docx", 2023)
+    regulation_pdf(regulations / "联动工作管理办法-2023.pdf", 2023)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,26 @@ const TOOL_NAMES = {
   draft_proposal: "起草立项材料",
   explain_stage: "查阅工作流程",
 };
-const STATUS_MARKS = { met: "✅", partial: "🟡", missing: "❌" };
+// Icons are inline SVG (no emoji: without an emoji font they render as empty boxes).
+const ICONS = {
+  met: '<path d="M3 8.5l3.2 3.2L13 4.8" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/>',
+  partial: '<circle cx="8" cy="8" r="5.8" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M8 2.2a5.8 5.8 0 0 1 0 11.6z" fill="currentColor"/>',
+  missing: '<path d="M4 4l8 8M12 4l-8 8" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>',
+  warning: '<path d="M8 1.8L15 14H1z" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linejoin="round"/><path d="M8 6.2v3.8" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/><circle cx="8" cy="12" r="0.9" fill="currentColor"/>',
+  up: '<path d="M2 7h2.6v7H2zM5.6 14h6.1a1.4 1.4 0 0 0 1.37-1.1l1.05-4.5A1.4 1.4 0 0 0 12.75 6.7H9.6l.45-2.5a1.3 1.3 0 0 0-2.3-1.05L5.6 6.6z" fill="none" stroke="currentColor" stroke-width="1.3" stroke-linejoin="round"/>',
+  menu: '<path d="M2 4h12M2 8h12M2 12h12" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>',
+  close: '<path d="M4 4l8 8M12 4l-8 8" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>',
+  plus: '<path d="M8 3v10M3 8h10" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>',
+};
+ICONS.down = `<g transform="rotate(180 8 8)">${ICONS.up}</g>`;
+
+function icon(name) {
+  const span = document.createElement("span");
+  span.className = `icon ${name}`;
+  span.setAttribute("aria-hidden", "true");
+  span.innerHTML = `<svg viewBox="0 0 16 16">${ICONS[name]}</svg>`;
+  return span;
+}
 
 const $ = (id) => document.getElementById(id);
 let conversations = loadConversations();
@@ -142,17 +161,17 @@ function renderAnswer(bubble, message) {
   } else {
     const warn = document.createElement("p");
     warn.className = "warning";
-    warn.textContent = "⚠️ 没有找到可引用的条款依据，请谨慎参考。";
+    warn.append(icon("warning"), "没有找到可引用的条款依据，请谨慎参考。");
     bubble.appendChild(warn);
   }
 
   const actions = document.createElement("div");
   actions.className = "feedback";
-  for (const [rating, label] of [["up", "👍"], ["down", "👎"]]) {
+  for (const [rating, label] of [["up", "有帮助"], ["down", "没帮助"]]) {
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = label;
-    button.title = rating === "up" ? "有帮助" : "没帮助";
+    button.append(icon(rating), label);
+    button.title = label;
     button.setAttribute("data-testid", `feedback-${rating}`);
     if (message.feedback) button.disabled = true;
     if (message.feedback === rating) button.classList.add("chosen");
@@ -219,6 +238,41 @@ async function* serverEvents(response) {
   }
 }
 
+// Streamed text is revealed a few characters per frame, so an answer visibly grows even when the
+// server sends it in a few large pieces (offline answers arrive line by line).
+class Typewriter {
+  constructor(target) {
+    this.target = target;
+    this.pending = "";
+    this.idle = Promise.resolve();
+    this.release = null;
+  }
+
+  push(text) {
+    this.pending += text;
+    if (this.release) return;
+    this.idle = new Promise((resolve) => { this.release = resolve; });
+    requestAnimationFrame(() => this.tick());
+  }
+
+  tick() {
+    const step = Math.max(2, Math.ceil(this.pending.length / 40));
+    this.target.textContent += this.pending.slice(0, step);
+    this.pending = this.pending.slice(step);
+    if (this.pending) {
+      requestAnimationFrame(() => this.tick());
+    } else {
+      const release = this.release;
+      this.release = null;
+      release();
+    }
+  }
+
+  done() {
+    return this.idle;
+  }
+}
+
 async function ask(question) {
   if (!current) {
     current = { id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()), serverId: null,
@@ -235,23 +289,28 @@ async function ask(question) {
   const text = document.createElement("div");
   text.className = "answer-text";
   bubble.append(status, text);
+  const typing = new Typewriter(text);
+  const project = $("project-picker").value || null; // the picked project is the conversation's project
 
   try {
     const response = await fetch("/api/chat", {
       method: "POST",
       headers: headers(),
-      body: JSON.stringify({ question, conversation_id: current.serverId, stream: true }),
+      body: JSON.stringify({ question, conversation_id: current.serverId, project_id: project, stream: true }),
     });
     if (!response.ok) throw new Error(await problemText(response));
     for await (const { event, data } of serverEvents(response)) {
       if (event === "step") status.textContent = `正在${TOOL_NAMES[data.tool] || data.tool}…`;
-      else if (event === "token") text.textContent += data.text;
-      else if (event === "error") throw new Error(data.detail);
+      else if (event === "token") {
+        status.textContent = "正在回答…";
+        typing.push(data.text);
+      } else if (event === "error") throw new Error(data.detail);
       else if (event === "final") {
         message.answer = data;
         current.serverId = data.conversation_id;
       }
     }
+    await typing.done();
     if (!message.answer) throw new Error("回答中断，请重试。");
     bubble.className = "message assistant";
     renderAnswer(bubble, message);
@@ -295,12 +354,13 @@ async function loadProjects() {
   const picker = $("project-picker");
   picker.length = 1;
   $("project-panel").hidden = true;
+  $("project-chip").hidden = true;
   try {
     for (const p of await getJSON("/api/projects")) {
       picker.add(new Option(`${p.id} ${p.name}（${p.stage}）`, p.id));
     }
     $("project-error").hidden = picker.length > 1;
-    $("project-error").textContent = picker.length > 1 ? "" : "没有可见的项目（项目记录需要相应用户组的 API 密钥）。";
+    $("project-error").textContent = picker.length > 1 ? "" : "没有可见的项目（项目记录需要相应用户组的 API 密钥，见“设置”）。";
   } catch (error) {
     $("project-error").hidden = false;
     $("project-error").textContent = error.message;
@@ -309,6 +369,8 @@ async function loadProjects() {
 
 async function showProject(id) {
   const panel = $("project-panel");
+  $("project-chip").hidden = !id;
+  $("chip-project").textContent = id;
   $("project-error").hidden = true;
   $("draft-status").textContent = "";
   if (!id) {
@@ -320,12 +382,14 @@ async function showProject(id) {
   panel.hidden = false;
   try {
     const report = await getJSON(`/api/projects/${encodeURIComponent(id)}/readiness`);
-    $("project-verdict").textContent =
-      `从「${report.current_stage}」进入「${report.target_stage}」：${report.ready ? "✅ 已具备条件" : "❌ 尚未具备条件"}`;
+    const verdict = $("project-verdict");
+    verdict.replaceChildren(icon(report.ready ? "met" : "missing"),
+      `从「${report.current_stage}」进入「${report.target_stage}」：${report.ready ? "已具备条件" : "尚未具备条件"}`);
     for (const item of report.items) {
       const li = document.createElement("li");
       li.className = item.status;
-      li.textContent = `${STATUS_MARKS[item.status] || "•"} ${item.requirement}`;
+      li.dataset.status = item.status;
+      li.append(icon(item.status), item.requirement);
       li.title = item.evidence;
       $("checklist").appendChild(li);
     }
@@ -368,6 +432,34 @@ async function downloadDraft() {
   $("draft-status").textContent = missing.length ? `已下载；有 ${missing.length} 处待补充（文中标为【待补充】）。` : "已下载。";
 }
 
+// ----- who am I -----
+async function showAccess() {
+  const note = $("access-note");
+  try {
+    const me = await getJSON("/api/me");
+    note.classList.toggle("limited", !me.admin && !(me.groups && me.groups.length));
+    if (me.local_admin) {
+      note.textContent = "本机管理员模式：服务只在本机地址上监听且没有配置 API 密钥，你和命令行一样可以查看全部项目记录。";
+    } else if (me.anonymous) {
+      note.textContent = "未带 API 密钥：只能查询公开知识，看不到项目记录。需要时请在下方“设置”中填写密钥。";
+    } else {
+      const groups = me.admin ? "管理员" : (me.groups.length ? `用户组：${me.groups.join("、")}` : "只能查询公开知识");
+      note.textContent = `已用 API 密钥登录：${me.user}（${groups}）。`;
+    }
+    note.hidden = false;
+  } catch (error) {
+    note.textContent = error.message;
+    note.classList.add("limited");
+    note.hidden = false;
+  }
+}
+
+function setMenu(open) {
+  document.body.classList.toggle("menu-open", open);
+  $("scrim").hidden = !open;
+  $("open-menu").setAttribute("aria-expanded", String(open));
+}
+
 // ----- wiring -----
 $("ask-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -399,11 +491,26 @@ for (const example of document.querySelectorAll(".example")) {
   });
 }
 
-$("new-chat").addEventListener("click", () => {
+function newChat() {
   current = null;
   $("messages").innerHTML = "";
   renderHistory();
+  setMenu(false);
   $("question").focus();
+}
+
+$("new-chat").addEventListener("click", newChat);
+$("new-chat-top").addEventListener("click", newChat);
+$("open-menu").append(icon("menu"));
+$("close-menu").append(icon("close"));
+$("new-chat-top").append(icon("plus"));
+$("chip-clear").append(icon("close"));
+$("open-menu").addEventListener("click", () => setMenu(true));
+$("close-menu").addEventListener("click", () => setMenu(false));
+$("scrim").addEventListener("click", () => setMenu(false));
+$("chip-clear").addEventListener("click", () => {
+  $("project-picker").value = "";
+  showProject("");
 });
 
 $("project-picker").addEventListener("change", (event) => showProject(event.target.value));
@@ -416,7 +523,9 @@ $("save-key").addEventListener("click", () => {
   else localStorage.removeItem(KEY_KEY);
   $("key-status").textContent = key ? "已保存" : "已清除";
   loadProjects();
+  showAccess();
 });
 
 renderHistory();
 loadProjects();
+showAccess();

@@ -8,7 +8,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from assistant.errors import DocumentLoadError
+from assistant.errors import DocumentLoadError, os_reason
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -18,7 +18,7 @@ def load_yaml_model(path: Path, model: type[M], what: str) -> M:
     try:
         return model.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
     except OSError as exc:
-        raise DocumentLoadError(path, f"无法读取{what}（{exc.strerror or exc}）") from exc
+        raise DocumentLoadError(path, f"无法读取{what}（{os_reason(exc)}）") from exc
     except yaml.YAMLError as exc:
         raise DocumentLoadError(path, f"{what}不是合法的 YAML") from exc
     except ValidationError as exc:

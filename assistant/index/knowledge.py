@@ -1,0 +1,281 @@
+"""The knowledge index as the tools and the service see it: search, chunk lookup and indexing.
+
+It answers from one committed generation at a time (a ``Snapshot``: BM25 plus the member set the
+dense side is filtered by) and follows the published head: ``refresh()``, called by the service
+at the start of every request, switches to a generation that another process — a CLI
+``linkage index``, another replica's indexer — has committed since. A damaged data file or an
+unreachable Chroma server becomes one clear error naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from assistant.errors import IndexDamagedError, IndexNotReadyError
+from assistant.index.embeddings import Embedder, embedder_id, make_embedder
+from assistant.index.fusion import reciprocal_rank_fusion
+from assistant.index.indexer import Indexer, IndexReport, Progress, store_error
+from assistant.index.lexical import LexicalIndex
+from assistant.index.rerankers import make_reranker, reranking
+from assistant.index.retrievers import ChunkCache, DenseRetriever, LexicalRetriever, Query, VectorCache
+from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
+from assistant.ingest.models import Chunk
+from assistant.settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("assistant.index")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed generation, as read by this process."""
+
+    head: Head
+    lexical: LexicalRetriever | None = None  # None: nothing indexed yet
+    dense: DenseRetriever | None = None
+    stamp: tuple | None = None  # the store's publish stamp when this generation was checked
+
+    def members(self) -> LexicalIndex:
+        if self.lexical is None:
+            raise IndexNotReadyError("知识库尚未建立索引：请先运行 `linkage index`")
+        return self.lexical.index
+
+
+class KnowledgeIndex:
+    """Dense + lexical index over clause chunks, stored in ``settings.data_dir`` or a Chroma server."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+        self.settings = settings
+        self._embedder = embedder
+        self.space = embedder.id if embedder else embedder_id(settings)
+        self.directory = settings.data_dir / "index" / self.space
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.store = ChunkStore(settings, self.space)
+        self.indexer = Indexer(settings, self.store, lambda: self.embedder, self.directory)
+        self._vectors = VectorCache(lambda text: self.embedder.embed_query(text))
+        self._chunks = ChunkCache()
+        self._snapshot: Snapshot | None = None
+        self._loading = threading.Lock()
+        self._reranker = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    # ----- following the published generation -----
+    def refresh(self) -> int:
+        """Switch to the latest committed generation (loading it if another process made it); returns it."""
+        stamp = self.store.stamp()
+        current = self._snapshot
+        if current is not None and stamp is not None and current.stamp == stamp:
+            return current.head.generation  # nothing published since (a stat, not a database read)
+        head = self._guard(self.store.head)
+        if current is not None and current.head == head:
+            self._snapshot = replace(current, stamp=stamp)
+        # One thread loads; the others keep answering from the previous generation meanwhile.
+        elif self._loading.acquire(blocking=current is None):
+            try:
+                if self._snapshot is None or self._snapshot.head != head:
+                    self._snapshot = replace(self._load(head, reopen=self._snapshot is not None), stamp=stamp)
+            finally:
+                self._loading.release()
+        return self._snapshot.head.generation
+
+    @property
+    def head(self) -> Head:
+        """The generation (and its collection) this process answers from."""
+        return self._current().head
+
+    @property
+    def generation(self) -> int:
+        return self.head.generation
+
+    def _current(self) -> Snapshot:
+        if self._snapshot is None:
+            self.refresh()
+        return self._snapshot
+
+    def _load(self, head: Head, reopen: bool) -> Snapshot:
+        if reopen:
+            self.store.reopen()
+        lexical = None
+        if not self.store.remote:
+            saved = LexicalIndex.load(self.indexer.lexical_dir)
+            if saved is not None and saved.generation == head.generation:
+                lexical = saved
+        if lexical is None:  # a Chroma server's replicas, or BM25 files an interrupted run did not finish
+            stored = self._guard(lambda: self.store.metadatas(head.collection))
+            members = {i: m for i, m in stored.items() if is_member(m, head.generation)}
+            if members or head.generation > 0:
+                lexical = Indexer.build_lexical(members, head.generation)
+        if lexical is None:
+            return Snapshot(head)
+        retriever = LexicalRetriever(lexical)
+        return Snapshot(head, retriever, DenseRetriever(self.store, head.collection, retriever))
+
+    def _guard(self, read: Callable[[], T]) -> T:
+        """Run a Chroma read; after a failure, reconnect once, then name the store and the repair."""
+        try:
+            return read()
+        except Exception as exc:
+            if not store_error(exc):
+                raise
+        try:
+            self.store.reopen()
+            return read()
+        except Exception as exc:
+            if not store_error(exc):
+                raise
+            raise self._store_failure(exc) from None
+
+    def _store_failure(self, exc: Exception) -> IndexNotReadyError:
+        log.info("Chroma store %s failed: %s", self.store.location, exc)  # detail for a configured log, not for users
+        if self.store.remote:
+            return IndexNotReadyError(f"无法访问向量库服务器 {self.settings.chroma_url}，请检查它是否在运行。")
+        return IndexDamagedError(self.store.location, "向量库文件无法读取")
+
+    # ----- indexing -----
+    def sync(
+        self, paths: Iterable[Path] = (), rebuild: bool = False, progress: Progress | None = None, repair: bool = False
+    ) -> IndexReport:
+        """Bring the index up to date with the shipped corpus, the given paths and earlier roots."""
+        try:
+            report = self.indexer.sync(paths, rebuild=rebuild, repair=repair, progress=progress)
+        except Exception as exc:
+            if not store_error(exc):
+                raise
+            raise self._store_failure(exc) from None
+        self.refresh()
+        return report
+
+    def indexed_files(self) -> list[Path]:
+        """Every file whose chunks the index holds (the record tools read records from them)."""
+        return self.indexer.indexed_files()
+
+    def add_embedded(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Store chunks whose vectors are already known (benchmarks); ``commit`` makes them searchable.
+
+        They belong to no indexed file, so the next ``sync`` removes them.
+        """
+        head = self.store.head()
+        self.indexer.store_embedded(head.collection, chunks, vectors, head.generation + 1)
+
+    def commit(self) -> None:
+        """Publish what ``add_embedded`` stored as a new generation."""
+        self.indexer.publish_stored()
+        self.refresh()
+
+    # ----- querying -----
+    def count(self) -> int:
+        """Chunks in the current generation."""
+        snapshot = self._current()
+        return len(snapshot.lexical.index) if snapshot.lexical else 0
+
+    def visible_count(self, groups: list[str] | None = None) -> int:
+        """Chunks of the current generation that ``groups`` may see (``None``: all)."""
+        snapshot = self._current()
+        if snapshot.lexical is None:
+            return 0
+        allowed = snapshot.lexical.allowed(groups)
+        return len(snapshot.lexical.index) if allowed is None else int(np.count_nonzero(allowed))
+
+    def lexical(self, query: str, n: int, groups: list[str] | None = None, source: str | None = None) -> list[tuple[str, float]]:
+        """(id, BM25 score) of the best lexical matches the user may see."""
+        snapshot = self._current()
+        if snapshot.lexical is None:
+            return []
+        return snapshot.lexical.search(Query.prepare(query, self.settings.corpus_dir, self._vectors), n, groups, source)
+
+    def document_frequency(self, token: str, groups: list[str] | None = None) -> int:
+        """Chunks (that ``groups`` may see; ``None``: all) using ``token``, from the BM25 inverted index."""
+        snapshot = self._current()
+        return snapshot.lexical.document_frequency(token, groups) if snapshot.lexical else 0
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        source: str | None = None,
+        groups: list[str] | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """Best ``k`` chunks for the query. ``groups=None`` sees every record (local administrator)."""
+        snapshot = self._current()
+        snapshot.members()  # fail early with a clear message when nothing was indexed
+        prepared = Query.prepare(query, self.settings.corpus_dir, self._vectors)
+        pool = max(self.settings.candidate_pool, k)
+        dense = self._guard(lambda: snapshot.dense.search(prepared, pool, groups, source)) if mode in ("hybrid", "dense") else []
+        lexical = snapshot.lexical.search(prepared, pool, groups, source) if mode in ("hybrid", "bm25") else []
+        fused = reciprocal_rank_fusion(
+            [(self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical)], self.settings.rrf_k
+        )
+        keep = max(k * 3, 10) if reranking(self.settings) else k
+        scores = dict(fused)
+        hits = self._get(snapshot, [chunk_id for chunk_id, _ in fused[:keep]], None)
+        dense_by_id, lexical_by_id = dict(dense), dict(lexical)
+        for hit in hits:
+            hit.score = scores[hit.id]
+            hit.dense_similarity = dense_by_id.get(hit.id)
+            hit.lexical_score = lexical_by_id.get(hit.id)
+        if reranking(self.settings) and hits:
+            hits = self._rerank(query, hits)
+        return hits[:k]
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        if self._reranker is None:
+            self._reranker = make_reranker(self.settings)
+        scores = self._reranker.score(query, [h.text for h in hits])
+        for hit, score in zip(hits, scores):
+            hit.score = float(score)
+        return sorted(hits, key=lambda h: h.score, reverse=True)
+
+    def get(self, ids: list[str], groups: list[str] | None = None) -> list[Hit]:
+        """Chunks by id, in the order given; with ``groups``, only those the user may see."""
+        return self._get(self._current(), ids, groups)
+
+    def _get(self, snapshot: Snapshot, ids: list[str], groups: list[str] | None) -> list[Hit]:
+        if not ids or snapshot.lexical is None:
+            return []
+        members = snapshot.lexical.index
+        wanted = [i for i in dict.fromkeys(ids) if i in members]
+        stored = self._chunks.get_many(wanted)
+        missing = [i for i in wanted if i not in stored]
+        if missing:
+            data = self._guard(lambda: self.store.get(snapshot.head.collection, ids=missing))
+            fetched = dict(zip(data["ids"], zip(data["documents"], data["metadatas"])))
+            self._chunks.put_many(fetched)
+            stored.update(fetched)
+        by_id = {i: to_hit(i, d, m) for i, (d, m) in stored.items() if visible(m, groups, None)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def find(self, doc_id: str | None, clause_title: str | None = None, clause: str | None = None, groups: list[str] | None = None) -> list[Hit]:
+        """Chunks of one document (``None``: of every document), optionally one clause, in reading order, if the user may see them."""
+        snapshot = self._current()
+        if snapshot.lexical is None:
+            return []
+        conditions: list[dict] = [{"doc_id": doc_id}] if doc_id is not None else []
+        if clause_title is not None:
+            conditions.append({"clause_title": clause_title})
+        if clause is not None:
+            conditions.append({"clause": clause})
+        access = access_filter(groups, None)
+        if access:
+            conditions.append(access)
+        where = None if not conditions else conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        data = self._guard(lambda: self.store.get(snapshot.head.collection, where=where))
+        members = snapshot.lexical.index
+        hits = [
+            (m["seq"], to_hit(i, d, m))
+            for i, d, m in zip(data["ids"], data["documents"], data["metadatas"])
+            if i in members
+        ]
+        return [h for _, h in sorted(hits, key=lambda pair: pair[0])]
