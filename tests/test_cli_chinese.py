@@ -193,3 +193,9 @@ def test_an_unexpected_failure_is_one_line_and_the_traceback_is_kept(cli, monkey
     saved = Path(re.search(r"请把 (\S+) 交给管理员", result.stderr).group(1))
     assert "chroma-internal" in saved.read_text(encoding="utf-8")
     saved.unlink()
+
+
+def test_chat_goes_on_after_a_bad_question(cli):
+    result = CliRunner().invoke(app, ["chat"], input="专利" * 1500 + "\n/退出\n")
+    assert result.exit_code == 0
+    assert "问题太长" in result.stderr and "再见" in result.stderr and "Traceback" not in result.output

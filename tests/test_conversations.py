@@ -11,18 +11,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, inspect, text
 
-from assistant.agent.conversations import ConversationStore
+from assistant.agent.conversations import ConversationStore, metadata
 from assistant.agent.models import Answer, Citation
 from assistant.agent.service import AssistantService
 from assistant.errors import StorageError
-from assistant.settings import Settings
 from assistant.storage.database import Database, alembic_config
 from assistant.tools.context import User
-from alembic.script import ScriptDirectory
 
 WRITERS = 50
 WRITES_EACH = 20
@@ -88,6 +89,15 @@ def test_postgres_schema_is_migrated_by_alembic(postgres_url):
         assert db.scalar(text("SELECT version_num FROM alembic_version")) == HEAD
         assert {"turns", "feedback", "conversations"} <= set(inspect(db).get_table_names())
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_migrations_build_exactly_the_tables_the_store_uses(backend, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    database = Database(url)
+    with database.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    database.dispose()
 
 
 def test_a_database_made_before_migrations_is_adopted_with_its_turns(tmp_path):

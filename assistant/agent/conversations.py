@@ -14,21 +14,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, Text, func, insert, select
+from sqlalchemy import Column, Connection, Index, Integer, MetaData, Table, Text, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.agent.models import Answer, Citation
 from assistant.storage.database import Database
 
-_metadata = MetaData()
+metadata = MetaData()  # what the migrations build; tests/test_conversations.py checks that they agree
 conversations = Table(
-    "conversations", _metadata,
+    "conversations", metadata,
     Column("id", Text, primary_key=True),
     Column("owner", Text, nullable=False),
     Column("created_at", Text, nullable=False),
 )
 turns = Table(
-    "turns", _metadata,
+    "turns", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("conversation_id", Text, nullable=False),
     Column("user", Text, nullable=False),
@@ -41,9 +41,10 @@ turns = Table(
     Column("project_id", Text),
     Column("topic", Text),
     Column("created_at", Text, nullable=False),
+    Index("turns_by_conversation", "conversation_id", "user", "id"),
 )
 feedback_table = Table(
-    "feedback", _metadata,
+    "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("conversation_id", Text),
     Column("user", Text, nullable=False),

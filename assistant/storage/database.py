@@ -13,7 +13,6 @@ or an unreachable server, is a :class:`StorageError` naming the file or server a
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path

@@ -291,7 +291,6 @@ async function ask(question) {
   bubble.append(status, text);
   const typing = new Typewriter(text);
   const project = $("project-picker").value || null; // the picked project is the conversation's project
-  message.project = project;
 
   try {
     const response = await fetch("/api/chat", {
