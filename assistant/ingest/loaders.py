@@ -278,7 +278,7 @@ def _pdf_pages(path: Path) -> tuple[list[list[str]], str, object]:
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             raise DocumentLoadError(path, "PDF 已加密，无法读取") from exc
-        raise DocumentLoadError(path, f"PDF 文件损坏或格式不正确（{exc}）") from exc
+        raise DocumentLoadError(path, "PDF 文件损坏或格式不正确，无法解析") from exc
     pages = []
     for index in range(len(pdf)):
         text = pdf[index].get_textpage().get_text_range()
