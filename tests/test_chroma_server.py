@@ -61,10 +61,9 @@ def test_a_replica_answers_like_the_embedded_index_and_follows_a_revocation_at_o
     assert all(h.doc_id != "P-2025-001" for h in replica.search(WIRELESS, "P-2025-001 预算 5G基站", k=10))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap, reported: the project tools read record files from the replica's disk (the corpus "
-    "records folder + the files in its own index state), not from the shared index"))
 def test_a_record_indexed_from_another_folder_is_a_project_on_the_replica(on_server, tmp_path):
+    """The index state lives on the server, so a replica knows every indexed record file (it reads the
+    file itself: the folder must be mounted at the same path on every replica)."""
     indexer, replica, _ = on_server
     folder = tmp_path / "records-elsewhere"
     folder.mkdir()
@@ -72,4 +71,4 @@ def test_a_record_indexed_from_another_folder_is_a_project_on_the_replica(on_ser
     assert not indexer.sync([folder]).errors
     rd = User(name="rd", groups=["研发部"])
     assert any(h.doc_id == "Z-1" for h in replica.search(rd, "远程索引的项目", k=5))  # the chunks are shared
-    assert replica.get_project(rd, "Z-1").name == "远程索引的项目"  # today: UnknownProjectError
+    assert replica.get_project(rd, "Z-1").name == "远程索引的项目"
