@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     anonymous_user: ApiUser = ApiUser(user="local", groups=[])
     max_request_bytes: int = 64_000
     max_header_bytes: int = 32_768  # request line plus headers; longer heads get 400 from the server
+    answer_threads: int = 64  # threads for answers (chat, /v1), apart from the threadpool other routes share
 
     # --- Slack ---
     slack_bot_token: SecretStr = SecretStr("")

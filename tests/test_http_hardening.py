@@ -111,6 +111,8 @@ def test_openapi_lists_every_problem_response(openapi):
         documented = {int(s) for s in op["responses"] if s.startswith(("4", "5"))}
         assert expected <= documented, where
         assert all(problem_schema(op, s, path) for s in documented), where
+    for path in ("/api/chat", "/v1/chat/completions"):
+        problem_schema(openapi["paths"][path]["post"], 502, path)  # the configured LLM failed
     index = openapi["paths"]["/api/index"]["post"]
     problem_schema(index, 403)
     problem_schema(openapi["paths"]["/readyz"]["get"], 503)

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import shutil
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,8 +29,18 @@ _STOPWORDS = frozenset(
 )
 
 
-@lru_cache(maxsize=4)
+_TOKENIZER_LOCK = threading.Lock()
+
+
 def _tokenizer(user_dict: str) -> jieba.Tokenizer:
+    """One tokenizer per dictionary: concurrent first requests wait for one load (about a second
+    and tens of MB each) instead of each loading its own."""
+    with _TOKENIZER_LOCK:
+        return _load_tokenizer(user_dict)
+
+
+@lru_cache(maxsize=4)
+def _load_tokenizer(user_dict: str) -> jieba.Tokenizer:
     tokenizer = jieba.Tokenizer()
     tokenizer.initialize()
     if user_dict and Path(user_dict).exists():

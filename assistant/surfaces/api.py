@@ -1,8 +1,9 @@
 """The HTTP service: JSON API, server-sent events, the web chat page and the bot webhooks.
 
 Routes stay thin: they parse, call `AssistantService` and shape the response. Route functions
-that run agent work are plain ``def``, so FastAPI runs them in its threadpool and the event loop
-stays free; streamed answers are iterated in the threadpool by sse-starlette.
+that do blocking work are plain ``def``, so FastAPI runs them in its threadpool and the event loop
+stays free; answers (which may wait seconds on an LLM) run on threads of their own
+(`assistant.surfaces.threads`), streamed ones step by step.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from assistant.agent.service import AssistantService
 from assistant.errors import ConfigurationError, IndexNotReadyError, StorageError
 from assistant.index import report_dict
 from assistant.settings import Settings, get_settings, require_complete_llm
-from assistant.surfaces.deps import AdminUser, CurrentUser, ServiceDep, acts_as_local_admin
+from assistant.surfaces.deps import AdminUser, AnswerThreadsDep, CurrentUser, ServiceDep, acts_as_local_admin
 from assistant.surfaces.limits import BodySizeLimit
 from assistant.surfaces.openapi_docs import document_responses
 from assistant.surfaces.problems import install_problem_handlers, problem, public_message, status_for
+from assistant.surfaces.threads import AnswerThreads
 from assistant.tools.drafting import DEFAULT_KIND, FORMATS
 from assistant.tools.search import SOURCES
 
@@ -97,12 +99,12 @@ api = APIRouter(prefix="/api", tags=["api"])
 
 
 @api.post("/chat", response_model=Answer, summary="提问（可流式返回）")
-def chat(request: ChatRequest, user: CurrentUser, service: ServiceDep):
+async def chat(request: ChatRequest, user: CurrentUser, service: ServiceDep, threads: AnswerThreadsDep):
     """Answer a question with clause-level citations; ``stream: true`` sends step/token/final events."""
     if request.stream:
         events = service.ask_stream(request.question, user, request.conversation_id, request.project_id)
-        return EventSourceResponse(sse_events(events))
-    return service.ask(request.question, user, request.conversation_id, request.project_id)
+        return EventSourceResponse(threads.iterate(sse_events(events)))
+    return await threads.run(service.ask, request.question, user, request.conversation_id, request.project_id)
 
 
 @api.get("/me", summary="当前身份：用户、用户组，以及是否是本机管理员")
@@ -199,6 +201,7 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.answer_threads = AnswerThreads(settings.answer_threads)
     app.state.local_admin = local_admin and settings.allow_anonymous and not settings.api_keys
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -207,7 +210,7 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     app.include_router(openai_router)
 
     @app.get("/healthz", tags=["ops"], summary="进程存活")
-    def healthz() -> dict:
+    async def healthz() -> dict:  # async: answers even when every worker thread is busy
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"], summary="索引已就绪", responses={503: {"description": "知识库尚未建立索引，或索引损坏、向量库不可用"}})

@@ -135,7 +135,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出。")]
 
 @app.command(cls=ChineseCommand)
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="路径", help="要加入索引的文件或文件夹（PDF、DOCX、Markdown、TXT、HTML、YAML 项目记录）。", show_default=False)] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="路径", help="要加入索引的文件或文件夹（PDF、DOCX、Markdown、TXT、HTML、XLSX/CSV 表格与项目台账、YAML 项目记录）。", show_default=False)] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="清空后重建索引。")] = False,
     repair: Annotated[bool, typer.Option("--repair", help="全面检查并修复索引（向量库、BM25 文件与索引状态逐一核对；无法读取的向量库移到一旁后重建）。")] = False,
     as_json: AsJson = False,

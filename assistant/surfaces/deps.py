@@ -1,4 +1,7 @@
-"""FastAPI dependencies as ``Annotated`` aliases: the service, the settings and who is asking."""
+"""FastAPI dependencies as ``Annotated`` aliases: the service, the settings and who is asking.
+
+They are ``async`` (none blocks), so resolving them costs no trip through the threadpool.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +13,27 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from assistant.agent.service import AssistantService
 from assistant.settings import ApiUser, Settings
+from assistant.surfaces.threads import AnswerThreads
 from assistant.tools.context import User
 
 _bearer = HTTPBearer(auto_error=False, description="API 密钥（LINKAGE_API_KEYS 中配置）")
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_service(request: Request) -> AssistantService:
+async def get_service(request: Request) -> AssistantService:
     return request.app.state.service
+
+
+async def get_answer_threads(request: Request) -> AnswerThreads:
+    return request.app.state.answer_threads
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ServiceDep = Annotated[AssistantService, Depends(get_service)]
+AnswerThreadsDep = Annotated[AnswerThreads, Depends(get_answer_threads)]
 
 
 def user_for(api_user: ApiUser) -> User:
@@ -47,7 +56,7 @@ def acts_as_local_admin(request: Request) -> bool:
     return getattr(request.app.state, "local_admin", False) and not forwarded
 
 
-def current_user(
+async def current_user(
     request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -70,7 +79,7 @@ def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def admin_user(user: CurrentUser) -> User:
+async def admin_user(user: CurrentUser) -> User:
     if not user.admin:
         raise HTTPException(403, "只有管理员可以执行此操作。")
     return user

@@ -23,7 +23,7 @@ from sse_starlette import EventSourceResponse
 
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.errors import InvalidQuestionError
-from assistant.surfaces.deps import CurrentUser, ServiceDep
+from assistant.surfaces.deps import AnswerThreadsDep, CurrentUser, ServiceDep
 from assistant.surfaces.problems import openai_error_body, public_message, status_for
 from assistant.tools.context import User
 
@@ -131,13 +131,14 @@ def _chunks(events: Iterator[AgentEvent], model: str) -> Iterator[dict[str, str]
 
 
 @router.post("/chat/completions", summary="OpenAI 兼容的对话接口（保留引用）")
-def chat_completions(request: CompletionRequest, user: CurrentUser, service: ServiceDep):
+async def chat_completions(request: CompletionRequest, user: CurrentUser, service: ServiceDep, threads: AnswerThreadsDep):
     question = _question(request)
     conversation_id = _conversation_id(request, user)
     if request.stream:
         events = service.ask_stream(question, user, conversation_id, request.project_id)
-        return EventSourceResponse(_chunks(events, request.model))
-    return _completion(service.ask(question, user, conversation_id, request.project_id), request.model)
+        return EventSourceResponse(threads.iterate(_chunks(events, request.model)))
+    answer = await threads.run(service.ask, question, user, conversation_id, request.project_id)
+    return _completion(answer, request.model)
 
 
 @router.get("/models", summary="可用模型（OpenAI 兼容）")

@@ -28,6 +28,7 @@ WHY = {
     413: "请求内容超过上限（LINKAGE_MAX_REQUEST_BYTES）",
     422: "请求参数不合法",
     500: "服务器内部错误（详情只写入服务器日志）",
+    502: "配置的大模型服务出错（超时、拒绝密钥等）",
     503: "知识库尚未建立索引或暂不可用",
 }
 
@@ -80,6 +81,8 @@ def problem_statuses(route: APIRoute) -> set[int]:
         statuses.add(422)
     if get_service in calls:
         statuses |= {500, 503}
+    if _streams(route):  # an answer may need the configured LLM
+        statuses.add(502)
     return statuses
 
 

@@ -1,0 +1,204 @@
+"""Load test: bounded concurrent clients against `linkage serve` on loopback, per endpoint.
+
+Run: ``python -m evals.load [--url http://127.0.0.1:8000] [--clients 20 50] [--duration 20]``.
+
+Without ``--url`` it starts its own `linkage serve` on a free port of 127.0.0.1 (offline: the
+``LINKAGE_LLM_*`` settings are dropped for it; ``--workers`` as for `linkage serve`), over the
+data dir of the current settings, which must already be indexed (`linkage index`). Each client
+sends its next request as soon as the previous one is answered (closed loop), for ``--duration``
+seconds per endpoint and client count, after a short warm-up. Questions and queries come from
+``evals/retrieval.yaml``. Printed per row: completed requests per second and latency p50/p95/p99
+of the successful ones; failures (status ≥ 400 or a transport error) are counted apart.
+
+The clients run in this process: on a small machine they take CPU from the server, so compare
+rows measured on the same machine more than absolute figures. Loopback only: the point is the
+server's throughput, not a network's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+QUESTIONS = Path(__file__).with_name("retrieval.yaml")
+console = Console(width=150)
+
+
+def questions() -> list[str]:
+    return [item["q"] for item in yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]]
+
+
+def endpoints(texts: list[str]) -> dict[str, Callable[[int], dict]]:
+    """Endpoint name → the n-th request (httpx.request keyword arguments)."""
+    return {
+        "POST /api/chat": lambda n: {"method": "POST", "url": "/api/chat", "json": {"question": texts[n % len(texts)]}},
+        "GET /api/search": lambda n: {"method": "GET", "url": "/api/search", "params": {"q": texts[n % len(texts)], "k": 5}},
+        "POST /api/feedback": lambda n: {"method": "POST", "url": "/api/feedback", "json": {
+            "rating": "up" if n % 2 else "down", "comment": f"负载测试 {n}", "question": texts[n % len(texts)],
+            "answer": "（负载测试）"}},
+    }
+
+
+@dataclass
+class Row:
+    endpoint: str
+    clients: int
+    seconds: float
+    ok: int = 0
+    failed: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
+
+    def summary(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k != "latencies"}
+        data.update(req_per_s=round(self.rate, 1), **{f"p{q}_ms": round(self.percentile(q), 1) for q in (50, 95, 99)})
+        return data
+
+
+async def measure(url: str, name: str, make: Callable[[int], dict], clients: int, duration: float,
+                  headers: dict[str, str], tick: Callable[[], None]) -> Row:
+    """``clients`` closed-loop clients for ``duration`` seconds; only requests finished in time count."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
+        for n in range(min(clients, 4)):  # warm-up: first answers load the index and the models
+            await http.request(**make(n))
+        row = Row(name, clients, duration)
+        started = time.monotonic()
+        stop = started + duration
+
+        async def client(first: int) -> None:
+            n = first
+            while time.monotonic() < stop:
+                sent = time.perf_counter()
+                try:
+                    response = await http.request(**make(n))
+                    status = str(response.status_code)
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                took = time.perf_counter() - sent
+                if time.monotonic() <= stop:
+                    row.statuses[status] = row.statuses.get(status, 0) + 1
+                    if status.startswith(("2", "3")):
+                        row.ok += 1
+                        row.latencies.append(took)
+                    else:
+                        row.failed += 1
+                n += clients
+
+        async def ticker() -> None:
+            while time.monotonic() < stop:
+                await asyncio.sleep(0.5)
+                tick()
+
+        await asyncio.gather(ticker(), *(client(i) for i in range(clients)))
+        row.seconds = time.monotonic() - started
+    return row
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def own_server(workers: int) -> Iterator[str]:
+    """`linkage serve` on a free loopback port, offline, until the block ends."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_LLM_")}
+    command = [sys.executable, "-c", "from assistant.surfaces.cli import app; app()",
+               "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"linkage serve exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("linkage serve did not start within 120 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run(url: str, names: list[str], client_counts: list[int], duration: float, headers: dict[str, str]) -> list[Row]:
+    if httpx.get(url + "/readyz", timeout=10, headers=headers).status_code != 200:
+        raise SystemExit("服务尚未就绪（/readyz 不是 200）：请先运行 `linkage index`。")
+    plans = endpoints(questions())
+    rows = []
+    total = len(names) * len(client_counts) * duration
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console,
+                  disable=not sys.stderr.isatty(), transient=True) as bar:
+        task = bar.add_task("负载测试", total=total)
+        for name in names:
+            for clients in client_counts:
+                bar.update(task, description=f"{name} × {clients}")
+                row = asyncio.run(measure(url, name, plans[name], clients, duration, headers,
+                                          lambda: bar.advance(task, 0.5)))
+                rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running `linkage serve`; default: start one on 127.0.0.1")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of the server this script starts")
+    parser.add_argument("--clients", type=int, nargs="+", default=[20, 50])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per endpoint and client count")
+    parser.add_argument("--endpoints", nargs="+", choices=["chat", "search", "feedback"], default=["chat", "search", "feedback"])
+    parser.add_argument("--api-key", default=os.environ.get("LINKAGE_LOAD_API_KEY", ""), help="Bearer key (when anonymous access is off)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args(argv)
+    if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        raise SystemExit("只对本机回环地址（127.0.0.1 / localhost）做负载测试。")
+    names = [name for name in endpoints(["x"]) if name.split("/")[-1] in args.endpoints]
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    with contextlib.nullcontext(args.url) if args.url else own_server(args.workers) as url:
+        rows = run(url, names, args.clients, args.duration, headers)
+    if args.json:
+        print(json.dumps([r.summary() for r in rows], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"负载测试 {url}（{'外部服务' if args.url else f'本脚本启动，workers={args.workers}'}）")
+    for column in ("endpoint", "clients", "requests", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    for r in rows:
+        table.add_row(r.endpoint, str(r.clients), str(r.ok), str(r.failed), f"{r.rate:.1f}",
+                      f"{r.percentile(50):.0f}", f"{r.percentile(95):.0f}", f"{r.percentile(99):.0f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
