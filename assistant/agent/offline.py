@@ -26,7 +26,7 @@ SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
-    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"研究院|研究会|协会|学会|委员会|公司|大学|单位|部门|局|中心|联盟|笔人|负责人|起草人"), 0.4),
+    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年"), 0.4),
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|\bwhat is\b|\bdefin|\bmean", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
@@ -147,7 +147,8 @@ class Composer:
             overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {heading} {sentence}")
             # a bare statement ("无。") says nothing without its heading: the heading is its subject
             own = self.scorer.coverage(tokens, f"{heading} {sentence}" if len(sentence) < 6 else sentence)
-            shape = sum(weight for pattern, weight in wanted if pattern.search(sentence))
+            # the more named answers a sentence gives (organisations, people, list items), the better
+            shape = sum(weight * min(len(pattern.findall(sentence)), 3) / 2 for pattern, weight in wanted)
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, tokens)
             score = (
