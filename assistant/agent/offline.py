@@ -148,7 +148,7 @@ class Composer:
             # a bare statement ("无。") says nothing without its heading: the heading is its subject
             own = self.scorer.coverage(tokens, f"{heading} {sentence}" if len(sentence) < 6 else sentence)
             # the more named answers a sentence gives (organisations, people, list items), the better
-            shape = sum(weight * min(len(pattern.findall(sentence)), 3) / 2 for pattern, weight in wanted)
+            shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(sentence))))
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, tokens)
             score = (
