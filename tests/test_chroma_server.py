@@ -16,22 +16,26 @@ from assistant.errors import UnknownProjectError
 from assistant.index import KnowledgeIndex
 from assistant.settings import SHIPPED_CORPUS
 from assistant.tools.context import User
+from http_servers import chroma_server
 
 ADMIN = User(name="ops", groups=None, admin=True)
 WIRELESS = User(name="wl", groups=["无线研究院"])
 QUESTIONS = ["必要专利的许可声明有哪几种选择？", "P-2025-002 能进入立项吗？", "联动指南规定的工作流程包括哪些阶段？"]
 
 
-@pytest.fixture
-def on_server(chroma_url, shipped_settings, tmp_path):
-    """(indexer, replica service, the corpus folder both read) sharing one Chroma server."""
+@pytest.fixture(scope="module")
+def on_server(shipped_settings, tmp_path_factory):
+    """(indexer, replica service, the corpus folder both read) sharing one Chroma server; the tests
+    below run in file order on it, the one that changes the most last."""
+    tmp_path = tmp_path_factory.mktemp("on-server")
     corpus = tmp_path / "shared-corpus"
     shutil.copytree(SHIPPED_CORPUS, corpus)
-    shared = {"chroma_url": chroma_url, "corpus_dir": corpus}
-    indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", **shared}))
-    assert not indexer.sync().errors and indexer.count() > 100
-    replica = AssistantService(shipped_settings.model_copy(update={"data_dir": tmp_path / "replica", **shared}))
-    return indexer, replica, corpus
+    with chroma_server(tmp_path / "chroma-server") as url:
+        shared = {"chroma_url": url, "corpus_dir": corpus}
+        indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", **shared}))
+        assert not indexer.sync().errors and indexer.count() > 100
+        replica = AssistantService(shipped_settings.model_copy(update={"data_dir": tmp_path / "replica", **shared}))
+        yield indexer, replica, corpus
 
 
 def _revoke_wireless(corpus) -> None:
