@@ -16,22 +16,26 @@ from assistant.errors import UnknownProjectError
 from assistant.index import KnowledgeIndex
 from assistant.settings import SHIPPED_CORPUS
 from assistant.tools.context import User
+from http_servers import chroma_server
 
 ADMIN = User(name="ops", groups=None, admin=True)
 WIRELESS = User(name="wl", groups=["无线研究院"])
 QUESTIONS = ["必要专利的许可声明有哪几种选择？", "P-2025-002 能进入立项吗？", "联动指南规定的工作流程包括哪些阶段？"]
 
 
-@pytest.fixture
-def on_server(chroma_url, shipped_settings, tmp_path):
-    """(indexer, replica service, the corpus folder both read) sharing one Chroma server."""
+@pytest.fixture(scope="module")
+def on_server(shipped_settings, tmp_path_factory):
+    """(indexer, replica service, the corpus folder both read) sharing one Chroma server; the tests
+    below run in file order on it, the one that changes the most last."""
+    tmp_path = tmp_path_factory.mktemp("on-server")
     corpus = tmp_path / "shared-corpus"
     shutil.copytree(SHIPPED_CORPUS, corpus)
-    shared = {"chroma_url": chroma_url, "corpus_dir": corpus}
-    indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", **shared}))
-    assert not indexer.sync().errors and indexer.count() > 100
-    replica = AssistantService(shipped_settings.model_copy(update={"data_dir": tmp_path / "replica", **shared}))
-    return indexer, replica, corpus
+    with chroma_server(tmp_path / "chroma-server") as url:
+        shared = {"chroma_url": url, "corpus_dir": corpus}
+        indexer = KnowledgeIndex(shipped_settings.model_copy(update={"data_dir": tmp_path / "indexer", **shared}))
+        assert not indexer.sync().errors and indexer.count() > 100
+        replica = AssistantService(shipped_settings.model_copy(update={"data_dir": tmp_path / "replica", **shared}))
+        yield indexer, replica, corpus
 
 
 def _revoke_wireless(corpus) -> None:
@@ -57,10 +61,9 @@ def test_a_replica_answers_like_the_embedded_index_and_follows_a_revocation_at_o
     assert all(h.doc_id != "P-2025-001" for h in replica.search(WIRELESS, "P-2025-001 预算 5G基站", k=10))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap, reported: the project tools read record files from the replica's disk (the corpus "
-    "records folder + the files in its own index state), not from the shared index"))
 def test_a_record_indexed_from_another_folder_is_a_project_on_the_replica(on_server, tmp_path):
+    """The index state lives on the server, so a replica knows every indexed record file (it reads the
+    file itself: the folder must be mounted at the same path on every replica)."""
     indexer, replica, _ = on_server
     folder = tmp_path / "records-elsewhere"
     folder.mkdir()
@@ -68,4 +71,4 @@ def test_a_record_indexed_from_another_folder_is_a_project_on_the_replica(on_ser
     assert not indexer.sync([folder]).errors
     rd = User(name="rd", groups=["研发部"])
     assert any(h.doc_id == "Z-1" for h in replica.search(rd, "远程索引的项目", k=5))  # the chunks are shared
-    assert replica.get_project(rd, "Z-1").name == "远程索引的项目"  # today: UnknownProjectError
+    assert replica.get_project(rd, "Z-1").name == "远程索引的项目"

@@ -168,3 +168,25 @@ def test_a_second_indexer_that_may_not_wait_says_so_in_one_line(world):
         result = _linkage(data, corpus, "index", LINKAGE_INDEX_LOCK_TIMEOUT="0.5")
     assert result.returncode == 2
     assert "另一个索引进程仍在更新" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_on_a_chroma_server_any_data_dir_continues_the_index_even_after_a_kill(world, clean_build, chroma_url):
+    """The state and journal live on the server: a fresh indexer container finishes a killed run."""
+    tmp, corpus, folder_a, folder_b = world
+    first = KnowledgeIndex(_settings(tmp / "first", corpus).model_copy(update={"chroma_url": chroma_url}))
+    first.sync([folder_a])
+    _change(folder_a, folder_b)
+    killed = _linkage(tmp / "second", corpus, "index", str(folder_b), crash="embedding", LINKAGE_CHROMA_URL=chroma_url)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    third = KnowledgeIndex(_settings(tmp / "third", corpus).model_copy(update={"chroma_url": chroma_url}))
+    report = third.sync()
+    assert report.repaired and report.chunks_reused > 0  # vectors of the killed run are reused, not recomputed
+    replica = KnowledgeIndex(_settings(tmp / "replica", corpus).model_copy(update={"chroma_url": chroma_url}))
+    head = replica.store.head()
+    stored = replica.store.metadatas(head.collection)
+    state = replica.indexer.load_state()
+    known = sorted(i for entry in state["files"].values() for i in entry["chunk_ids"])
+    assert sorted(stored) == known == sorted(replica._current().lexical.index.ids) == clean_build["chroma"]
+    assert replica.store.read_record("journal") is None
+    assert {"b0", "b1", "b2"} <= {h.doc_id.split("-")[0] for h in replica.search("必要专利披露", k=20, mode="bm25")}

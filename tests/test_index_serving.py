@@ -134,6 +134,19 @@ def test_truncated_bm25_ids_file_is_a_503_and_one_line_until_repaired(tmp_path, 
     get_settings.cache_clear()
 
 
+def test_an_administrator_repairs_over_http(tmp_path):
+    settings = _settings(tmp_path / "data").model_copy(update={"api_keys": {"k-admin": ApiUser(user="root", admin=True)}})
+    KnowledgeIndex(settings).sync()
+    [ids_file] = (tmp_path / "data" / "index").glob("*/lexical/ids.json")
+    ids_file.write_bytes(ids_file.read_bytes()[:100])
+    client = TestClient(create_app(settings, AssistantService(settings)), raise_server_exceptions=False)
+    assert client.get("/readyz").status_code == 503
+    repaired = client.post("/api/index", json={"repair": True}, headers={"Authorization": "Bearer k-admin"})
+    assert repaired.status_code == 200, repaired.text
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/api/chat", json={"question": "必要专利的许可声明有哪几种选择？"}).status_code == 200
+
+
 def test_corrupt_chroma_database_is_named_and_repaired(tmp_path):
     data, corpus = tmp_path / "data", ROOT / "corpus"
     assert _linkage(data, corpus, "index").returncode == 0  # built in another process: this one never opened it

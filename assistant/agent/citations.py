@@ -22,7 +22,10 @@ _CLAIM_START = re.compile(r"[。！？!?\n]")
 def quote_units(text: str) -> list[str]:
     """Pieces of a chunk that can stand as a quote: its sentences and its table rows."""
     rows = [line.strip() for line in text.splitlines() if line.strip().startswith("|") and "---" not in line]
-    return [s for s in sentences(text) if not is_instruction(s)] + rows[1:]
+    units = [s for s in sentences(text) if not is_instruction(s)] + rows[1:]
+    if not units:  # a clause that says only "无。" or "暂无。" is still an answer
+        units = [line.strip() for line in text.splitlines() if line.strip() and not is_instruction(line)]
+    return units
 
 
 def best_quote(hit: Hit, claim: str, scorer: Scorer) -> str:

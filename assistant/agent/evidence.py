@@ -65,10 +65,16 @@ def is_instruction(text: str) -> bool:
 
 def content_tokens(text: str, user_dict) -> list[str]:
     """Tokens that carry the topic of a question: jieba search tokens minus question words."""
+    return list(_content_tokens(text, user_dict))
+
+
+@lru_cache(maxsize=16384)
+def _content_tokens(text: str, user_dict) -> tuple[str, ...]:
+    """Cached: the same sentences are scored for many questions."""
     text = _QUESTION_PHRASES.sub(" ", text)
     tokens = [t for t in dict.fromkeys(tokenize(text, user_dict)) if t not in _QUESTION_WORDS]
     # jieba's search mode also yields words straddling two others ("动工" in "联动工作"): noise.
-    return [t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t)]
+    return tuple(t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t))
 
 
 @dataclass
@@ -116,7 +122,7 @@ class Scorer:
         """Share of the query's information found in ``text`` (0..1)."""
         if not query_tokens:
             return 0.0
-        present = set(tokenize(text, self.user_dict))
+        present = _token_set(text, self.user_dict)
         lowered = text.lower()
         weights = {t: self.idf(t) for t in query_tokens}
         total = sum(weights.values())
@@ -140,27 +146,33 @@ class Scorer:
     def hit_text(self, hit: Hit) -> str:
         return " ".join(p for p in (hit.cite_as, hit.title, hit.clause_path, hit.text) if p)
 
-    def relevant(self, hits: list[Hit], query_tokens: list[str], english: bool = False) -> list[Hit]:
+    def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
 
-        A hit found only by keywords has no similarity score; it counts when it holds nearly all of
-        the question's information and some other hit shows the question is on topic. An English
-        question shares few words with Chinese text: a clause very close in meaning suffices.
+        A hit found only by keywords has no similarity score of its own: its closest sentence
+        stands in for it. An English question is measured against Chinese text, which a
+        multilingual model scores lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
         """
         known = self.known(query_tokens)
         if len(known) < MIN_KNOWN_SHARE * len(query_tokens):
             return []  # mostly words the knowledge base never uses: not a question about it
-        threshold = relevance_floor(self.index.settings)
+        threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         coverage = {h.id: self.coverage(query_tokens, self.hit_text(h)) for h in hits}
-        close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
-        if english and not close:
-            close = [h for h in hits if (h.dense_similarity or 0.0) >= threshold + ENGLISH_MARGIN * (1 - threshold)]
-        if not close:
-            return []
-        return [h for h in hits if h in close or (h.dense_similarity is None and coverage[h.id] >= _KEYWORD_ONLY_COVERAGE)]
+        closeness = {h.id: h.dense_similarity for h in hits}
+        for hit in hits:
+            if hit.dense_similarity is None and coverage[hit.id] >= _KEYWORD_ONLY_COVERAGE and question:
+                units = sentences(hit.text) or [hit.text]
+                closeness[hit.id] = max(SENTENCE_VECTORS.similarities(self.index, question, units))
+        return [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
 
 
-ENGLISH_MARGIN = 0.25  # share of the distance from the floor to 1 an English question's clause must clear
+CROSS_LINGUAL_DROP = 0.05  # e5-small scores an English question about 0.05 lower against Chinese text
+
+
+@lru_cache(maxsize=16384)
+def _token_set(text: str, user_dict) -> frozenset[str]:
+    """Each sentence is tokenised once, however many questions it is scored for."""
+    return frozenset(tokenize(text, user_dict))
 
 
 def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
@@ -173,20 +185,23 @@ def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
     return index.visible_count(None if groups is None else list(groups))
 
 
+@lru_cache(maxsize=64)
+def _visible_texts(index: KnowledgeIndex, generation: int, groups: tuple | None) -> str:
+    """All chunk text the asker may see in one generation, in one string (for near forms)."""
+    return "\n".join(hit.text for hit in index.find(None, groups=None if groups is None else list(groups)))
+
+
 @lru_cache(maxsize=4096)
 def _near_forms(index: KnowledgeIndex, generation: int, token: str, groups: tuple | None) -> tuple[str, ...]:
     """Same-length words of the visible corpus matching ``token`` in all but one character (per index generation)."""
-    forms = []
+    text = _visible_texts(index, generation, groups)
+    forms: dict[str, int] = {}
     for i in range(len(token)):
-        pattern = token[:i] + token[i + 1 :]
-        if len(pattern) < 2:
-            continue
-        visible = None if groups is None else list(groups)
-        for hit in index.get([cid for cid, _ in index.lexical(pattern, n=20, groups=visible)], groups=visible):
-            for match in re.finditer(re.escape(token[:i]) + r"[\u4e00-\u9fff]" + re.escape(token[i + 1 :]), hit.text):
-                if match.group(0) != token:
-                    forms.append(match.group(0))
-    return tuple(dict.fromkeys(forms))[:3]
+        pattern = re.escape(token[:i]) + r"[\u4e00-\u9fff]" + re.escape(token[i + 1 :])
+        for match in re.finditer(pattern, text):
+            if match.group(0) != token:
+                forms[match.group(0)] = forms.get(match.group(0), 0) + 1
+    return tuple(sorted(forms, key=forms.get, reverse=True))[:3]
 
 
 class SentenceVectors:
@@ -231,14 +246,34 @@ def _query_vector(embedder, question: str) -> np.ndarray:
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of a chunk exactly as written (so each one is a verbatim quote)."""
+    """Sentences of a chunk exactly as written (so each one is a verbatim quote).
+
+    Headings of clauses merged into one chunk are context, not sentences; a short line that is
+    a whole statement ("无。", "暂无。") is a sentence: under its heading it is the answer.
+    """
     out = []
     for match in _SENTENCE.finditer(text):
         sentence = match.group(0).strip()
         sentence = re.sub(r"^[-*•]\s+", "", sentence)
-        if len(sentence) >= 6 and not sentence.startswith("|"):
+        whole_line = sentence.endswith("。") and _own_line(text, match)
+        if (len(sentence) >= 6 or whole_line) and not sentence.startswith("|") and not HEADING.match(sentence):
             out.append(sentence)
     return out
+
+
+HEADING = re.compile(r"^\s*(?:[一二三四五六七八九十]+、|\d+、)[^。]*$")
+
+
+def _own_line(text: str, match: re.Match) -> bool:
+    before, after = text[: match.start()].rstrip(" \t"), text[match.end() :].lstrip(" \t")
+    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
+
+
+def heading_before(text: str, unit: str) -> str:
+    """The clause heading a sentence sits under inside a chunk of merged clauses ("" if none)."""
+    position = text.find(unit)
+    lines = text[: max(position, 0)].splitlines()
+    return next((line.strip() for line in reversed(lines) if HEADING.match(line)), "")
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, is_chinese, relevance_text
+from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, heading_before, is_chinese, relevance_text
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
 from assistant.tools.drafting import Draft
@@ -26,7 +26,7 @@ SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
-    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"研究院|研究会|协会|学会|委员会|公司|大学|单位|部门|局|中心|联盟|笔人|负责人|起草人"), 0.4),
+    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年"), 0.4),
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|\bwhat is\b|\bdefin|\bmean", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
@@ -117,7 +117,9 @@ class Composer:
         picked = self._pick(result.hits, tokens)
         lines = [self.banner(self.t("以下句子摘自知识库原文（抽取式回答，未经大模型改写）：", "Extractive answer — sentences quoted from the knowledge base (Chinese originals), no language model involved:"))]
         for number, (hit, sentence) in enumerate(picked, 1):
-            lines.append(f"{number}. {_display(sentence)}{self.cite(hit, sentence)}")
+            heading = (heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]) if len(sentence) < 6 else ""
+            shown = f"{heading.strip()}：{sentence}" if heading else _display(sentence)
+            lines.append(f"{number}. {shown}{self.cite(hit, sentence)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
 
     def scored_sentences(self, hits: list[Hit], tokens: list[str]) -> list[tuple[float, Hit, str]]:
@@ -126,7 +128,11 @@ class Composer:
         of the question's information it holds (near forms included; its clause's standard and
         title count as context), how close its clause is, the kind of answer asked for, novelty."""
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
-        units = [(rank, position, hit, sentence) for rank, hit in enumerate(hits) for position, sentence in enumerate(quote_units(hit.text))]
+        # Clauses are ranked by statistics of what the asker may see (coverage with visible document
+        # frequencies, dense closeness), not by the fused search rank: BM25 statistics span chunks
+        # the asker may not see, and must not steer the answer.
+        ranked = sorted(hits, key=lambda h: -(self.scorer.coverage(tokens, self.scorer.hit_text(h)) + self._closeness(h.dense_similarity or 0.0)))
+        units = [(rank, position, hit, sentence) for rank, hit in enumerate(ranked) for position, sentence in enumerate(quote_units(hit.text))]
         similarity = SENTENCE_VECTORS.similarities(self.scorer.index, self.question, [u[3] for u in units])
         scored: list[tuple[float, int, Hit, str]] = []
         # A clause found only by keywords has no similarity; it passed relevance, so it counts as
@@ -136,9 +142,13 @@ class Composer:
             dense = hit.dense_similarity if hit.dense_similarity is not None else floor
             closeness = self._closeness(dense)
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
-            overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {sentence}")
-            own = self.scorer.coverage(tokens, sentence)
-            shape = sum(weight for pattern, weight in wanted if pattern.search(sentence))
+            # the clause's own title heads the text before any merged clause's heading ("A；B")
+            heading = heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]
+            overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {heading} {sentence}")
+            # a bare statement ("无。") says nothing without its heading: the heading is its subject
+            own = self.scorer.coverage(tokens, f"{heading} {sentence}" if len(sentence) < 6 else sentence)
+            # the more named answers a sentence gives (organisations, people, list items), the better
+            shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(sentence))))
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, tokens)
             score = (

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from assistant.agent.conversations import Turn
+from assistant.index.lexical import expand_english
 from assistant.tools.drafting import DEFAULT_KIND
 from assistant.tools.workflow import Workflow
 
@@ -39,6 +41,7 @@ _FOLLOW_UP = re.compile(
 )
 _ENTER = re.compile(r"(?:进入|转入|迈入|到|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?(\S{2,4}?)[」”\"]?(?:阶段|stage)?", re.IGNORECASE)
 _STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 SEARCH_K = 8  # clauses a knowledge answer is composed from
 
 RouteKind = Literal["knowledge", "project", "projects", "readiness", "draft", "stage", "out_of_scope", "needs_project"]
@@ -92,8 +95,17 @@ def split_questions(text: str) -> list[str]:
     return parts or [text]
 
 
-def understand(question: str, flow: Workflow, project_id: str | None, previous: Turn | None) -> Route:
-    """Route a question by rules and keywords, resolving follow-ups against the last turn."""
+_EN_STAGE_QUESTION = re.compile(
+    r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b", re.IGNORECASE
+)
+
+
+def understand(question: str, flow: Workflow, project_id: str | None, previous: Turn | None, glossary: Path | None = None) -> Route:
+    """Route a question by rules and keywords, resolving follow-ups against the last turn.
+
+    An English question is routed on its Chinese domain terms too (``glossary``), so "the
+    deliverables of the implementation stage" is a stage question like "实施阶段的交付物".
+    """
     text = question.strip()
     if _OUT_OF_SCOPE.search(text):
         return Route("out_of_scope")
@@ -120,6 +132,10 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     stages = _stages_in(text, flow)
     if len(stages) == 1 and not _STANDARD_CODE.search(text) and _asks_about_stage(text, stages[0]):
         return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
+    if glossary is not None and not _CJK.search(text) and _EN_STAGE_QUESTION.search(text) and not _STANDARD_CODE.search(text):
+        stages = _stages_in(expand_english(text, glossary)[len(text):], flow)
+        if len(stages) == 1:
+            return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     query = text
     if previous and previous.topic and previous.topic not in TOPICS and _FOLLOW_UP.search(text):
         query = f"{previous.topic} {text}"
@@ -129,7 +145,7 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
 def _asks_about_stage(text: str, stage: str) -> bool:
     """"立项阶段要做什么" is about the stage itself; "评价改进阶段的评价维度" and "立项建议书怎么写" are not."""
     generic = (
-        r"(?:要|需要|应该|应当|主要|得)?(?:做什么|做哪些|干什么|有哪些活动|活动|交付物?|的?门槛|条件|需要哪些|要哪些|要求|是什么|包括什么"
+        r"(?:要|需要|应该|应当|主要|得)?(?:交|提交|形成)?(?:做什么|做哪些|干什么|有哪些活动|活动|交付物?|的?门槛|条件|需要哪些|要哪些|要求|是什么|包括什么"
         r"|准备(?:哪些|什么)|(?:哪些|什么)材料|产出|输出)"
     )
-    return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?的?{generic}|什么是(?:项目)?{stage}", text))
+    return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?(?:的|结束前|之前|期间|里|中)?{generic}|什么是(?:项目)?{stage}", text))

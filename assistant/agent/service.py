@@ -179,13 +179,14 @@ class AssistantService:
 
     def _understand(self, question: str, ctx: ToolContext, project_id: str | None, previous: Turn | None) -> list[tuple[str, Route]]:
         """The routes of a message: "X是什么？Y有哪些？" part by part when every part is a knowledge question."""
+        glossary = self.settings.corpus_dir / "glossary.yaml"
         parts = split_questions(question)
-        routes = [understand(part, ctx.workflow, project_id, previous) for part in parts]
+        routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
         if len(parts) > 1 and all(r.kind == "knowledge" for r in routes):
             for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
                 route.query = f"{route.query} {parts[0]}"
             return list(zip(parts, routes))
-        return [(question, understand(question, ctx.workflow, project_id, previous))]
+        return [(question, understand(question, ctx.workflow, project_id, previous, glossary))]
 
     def _extractive(
         self, gathered: list[Gathered], book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList, label: str

@@ -172,7 +172,7 @@ class Toolbox:
                 raise ValueError("检索内容不能为空")
             hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, 10)), source=source)
             tokens = content_tokens(relevance_text(query, self._glossary), self.scorer.user_dict)
-            relevant = self.scorer.relevant(hits, tokens, english=not is_chinese(query))
+            relevant = self.scorer.relevant(hits, tokens, query, english=not is_chinese(query))
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)
             if not relevant:
                 return f"没有找到与“{query}”相关的资料（检索结果的相关度都低于阈值）。不要凭常识作答。"

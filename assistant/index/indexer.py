@@ -103,28 +103,41 @@ class Indexer:
         finally:
             lock.release()
 
-    def _read_json(self, path: Path, default: dict, repair: bool) -> dict:
-        if not path.exists():
-            return default
+    # The state (files, chunk ids, roots, generation) and the journal live beside the data: in the
+    # data dir for the embedded store, on the Chroma server otherwise, so any machine may index it.
+    def _read(self, path: Path, default: dict, repair: bool) -> dict:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = self.store.read_record(path.stem) if self.store.remote else (path.read_text(encoding="utf-8") if path.exists() else None)
+            if text is None:
+                return default
+            data = json.loads(text)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             return data
         except ValueError:
             if repair:
                 return default
-            raise IndexDamagedError(path, "无法解析") from None
+            raise IndexDamagedError(path if not self.store.remote else f"{self.store.location} {path.stem}", "无法解析") from None
 
-    def _write_json(self, path: Path, data: dict) -> None:
+    def _write(self, path: Path, data: dict) -> None:
+        text = json.dumps(data, ensure_ascii=False, indent=None if self.store.remote else 1)
+        if self.store.remote:
+            self.store.write_record(path.stem, text)
+            return
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         tmp.replace(path)
 
+    def _clear(self, path: Path) -> None:
+        if self.store.remote:
+            self.store.delete_record(path.stem)
+        else:
+            path.unlink(missing_ok=True)
+
     def load_state(self, repair: bool = False) -> dict:
-        state = self._read_json(self._state_file, {}, repair)
+        state = self._read(self._state_file, {}, repair)
         state.setdefault("roots", [])
         state.setdefault("files", {})
         state.setdefault("generation", 0)
@@ -177,7 +190,7 @@ class Indexer:
             self.store.reopen()
         head = self.store.head()
         state = self.load_state(repair)
-        head, state, changed = self._recover(head, state, repair, report)
+        head, state, changed = self._recover(head, state, repair or rebuild, report)
 
         target = head.generation + 1
         collection = self.store.collection_name(target, fresh=True) if rebuild else head.collection
@@ -191,7 +204,7 @@ class Indexer:
                 state["roots"].append(resolved)
         state["roots"] = [r for r in state["roots"] if Path(r).exists()]
         # Roots are in the journal, so a re-run after a crash finishes this run's work.
-        self._write_json(self._journal_file, {"target": target, "collection": collection, "previous": head.collection, "roots": state["roots"]})
+        self._write(self._journal_file, {"target": target, "collection": collection, "previous": head.collection, "roots": state["roots"]})
         crash_point("journal")
 
         discovered = self._discover(state["roots"])
@@ -241,12 +254,12 @@ class Indexer:
 
         changed = changed or bool(pending or report.removed or rebuild or repair) or not self._lexical_current(head)
         if not changed:
-            self._journal_file.unlink(missing_ok=True)
+            self._clear(self._journal_file)
             report.generation = head.generation
             report.total_chunks = len(self._known(state))
             return report
         state["generation"] = target
-        self._write_json(self._state_file, state)
+        self._write(self._state_file, state)
         crash_point("state")
         self._commit(Head(target, collection), state, head.collection, report)
         report.generation = target
@@ -270,7 +283,7 @@ class Indexer:
             head = self.store.head()
             state = self.load_state()
             state["generation"] = head.generation + 1
-            self._write_json(self._state_file, state)
+            self._write(self._state_file, state)
             self._commit(Head(head.generation + 1, head.collection), None, head.collection, IndexReport())
 
     def store_embedded(self, collection: str, chunks: list[Chunk], vectors: np.ndarray, generation: int) -> None:
@@ -311,7 +324,7 @@ class Indexer:
         for name in self.store.collections():
             if name != head.collection:  # the collection a rebuild replaced, or one a crashed rebuild left
                 self.store.drop(name)
-        self._journal_file.unlink(missing_ok=True)
+        self._clear(self._journal_file)
 
     @staticmethod
     def build_lexical(metadatas: dict[str, dict], generation: int) -> LexicalIndex:
@@ -329,8 +342,8 @@ class Indexer:
 
     # ----- recovery -----
     def _recover(self, head: Head, state: dict, repair: bool, report: IndexReport) -> tuple[Head, dict, bool]:
-        """Finish or undo a run that was killed; with ``repair``, check Chroma against the state as well."""
-        journal = self._read_json(self._journal_file, {}, repair=True)
+        """Finish or undo a run that was killed; with ``repair`` (or a rebuild), check Chroma against the state as well."""
+        journal = self._read(self._journal_file, {}, repair=True)
         changed = False
         if journal:
             target = int(journal.get("target", 0))
@@ -352,10 +365,12 @@ class Indexer:
                 state["roots"] += [r for r in journal.get("roots", []) if r not in state["roots"]]
                 changed = True
                 report.repaired.append("上次索引被中断，已撤销其未完成的写入并重新索引")
-            self._journal_file.unlink(missing_ok=True)
+            self._clear(self._journal_file)
         if state["generation"] != head.generation and not journal:
             if not repair:
-                raise IndexDamagedError(self._state_file, f"索引状态为第 {state['generation']} 代，向量库为第 {head.generation} 代")
+                raise IndexDamagedError(
+                    self._state_file, f"索引状态为第 {state['generation']} 代，向量库为第 {head.generation} 代，可能另一个数据目录更新过向量库"
+                )
         if repair:
             changed = True
             stored = self.store.metadatas(head.collection)
@@ -385,7 +400,7 @@ class Indexer:
             shutil.move(str(self.settings.chroma_dir), str(aside))
             self.store.reopen()
             self._state_file.unlink(missing_ok=True)
-            self._journal_file.unlink(missing_ok=True)
+            self._clear(self._journal_file)
             shutil.rmtree(self.lexical_dir, ignore_errors=True)
             report.repaired.append(f"向量库无法读取，已移到 {aside} 并重建索引")
 

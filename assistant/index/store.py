@@ -234,6 +234,17 @@ class ChunkStore:
             staging.write_text(f"{head.generation} {head.collection}\n", encoding="utf-8")
             staging.replace(self._signal)
 
+    def read_record(self, name: str) -> str | None:
+        """A bookkeeping document of this vector space kept on the server (the indexer's state, its journal)."""
+        found = self._heads().get(ids=[f"{self.space}:{name}"], include=["documents"])
+        return found["documents"][0] if found["ids"] else None
+
+    def write_record(self, name: str, text: str) -> None:
+        self._heads().upsert(ids=[f"{self.space}:{name}"], embeddings=[[0.0]], documents=[text], metadatas=[{"record": name}])
+
+    def delete_record(self, name: str) -> None:
+        self._heads().delete(ids=[f"{self.space}:{name}"])
+
     def collection_name(self, generation: int, fresh: bool) -> str:
         """A rebuild writes a new collection beside the current one; readers switch when the head does."""
         return f"{self.base_name}-g{generation}" if fresh else self.base_name

@@ -60,6 +60,7 @@ class FeedbackRequest(BaseModel):
 class IndexRequest(BaseModel):
     paths: list[str] = Field(default_factory=list, description="服务器上要加入索引的文件或文件夹")
     rebuild: bool = False
+    repair: bool = Field(False, description="全面检查并修复索引（同 `linkage index --repair`）")
 
 
 class ProposalRequest(BaseModel):
@@ -173,7 +174,7 @@ def feedback(request: FeedbackRequest, user: CurrentUser, service: ServiceDep) -
 
 @api.post("/index", summary="更新索引（仅管理员）")
 def update_index(request: IndexRequest, user: AdminUser, service: ServiceDep) -> dict:
-    return report_dict(service.update_index(user, [Path(p) for p in request.paths], request.rebuild))
+    return report_dict(service.update_index(user, [Path(p) for p in request.paths], request.rebuild, repair=request.repair))
 
 
 def create_app(settings: Settings | None = None, service: AssistantService | None = None, local_admin: bool = False) -> FastAPI:
