@@ -65,6 +65,10 @@ class KnowledgeIndex:
         self._loading = threading.Lock()
         self._reranker = None
 
+    def query_vector(self, text: str) -> np.ndarray:
+        """The query's vector, shared with search: a question embedded for retrieval is not embedded again."""
+        return self._vectors(text)
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
