@@ -150,16 +150,22 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
+def server_process(command: list[str], port: int, health_path: str, what: str, env: dict[str, str]) -> Iterator[str]:
+    """A server in its own process on 127.0.0.1:``port``; yields its base URL once ``health_path`` answers 200."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url + health_path, what)
+        yield url
+    finally:
+        stop(process)
+
+
+@contextmanager
 def chroma_server(path) -> Iterator[str]:
     """A real Chroma server (`chroma run`, shipped with the chromadb package) on 127.0.0.1; yields its URL."""
     port = free_port()
     chroma = os.path.join(os.path.dirname(sys.executable), "chroma")
-    process = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=os.environ | {"ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, url + "/api/v2/heartbeat", "chroma run")
+    command = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with server_process(command, port, "/api/v2/heartbeat", "chroma run", os.environ | {"ANONYMIZED_TELEMETRY": "False"}) as url:
         yield url
-    finally:
-        stop(process)

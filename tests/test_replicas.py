@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 import httpx
 
 from assistant.index import KnowledgeIndex
-from http_servers import free_port, stop, wait_until_up
+from http_servers import free_port, server_process
 
 ALICE = {"Authorization": "Bearer k-alice"}
 BOB = {"Authorization": "Bearer k-bob"}
@@ -28,16 +27,9 @@ BOB = {"Authorization": "Bearer k-bob"}
 def replica(env: dict[str, str]) -> Iterator[str]:
     """`linkage serve` in its own process; yields its base URL once /readyz answers 200."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from assistant.surfaces.cli import app; app()", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, url + "/readyz", "linkage serve")
+    command = [sys.executable, "-c", "from assistant.surfaces.cli import app; app()", "serve", "--port", str(port)]
+    with server_process(command, port, "/readyz", "linkage serve", env) as url:
         yield url
-    finally:
-        stop(process)
 
 
 def test_two_api_processes_on_one_chroma_server_and_one_postgres(postgres_url, chroma_url, shipped_settings, tmp_path):
