@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from agent_support import FakeOpenAI
@@ -34,6 +35,7 @@ class EverySlow:
         return ("sleep", LLM_SECONDS)
 
 
+@pytest.mark.slow  # 50 concurrent chats against a slow model: a load test
 def test_slow_llm_chats_leave_health_and_search_fast(shipped_settings, shipped_index, tmp_path):
     with FakeOpenAI() as llm:
         llm.script = EverySlow()

