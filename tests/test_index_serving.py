@@ -53,6 +53,7 @@ def _record_ids(response) -> set[str]:
     return {hit["doc_id"] for hit in response.json()["hits"] if hit["source"] == "record"}
 
 
+@pytest.mark.slow  # CLI subprocesses beside a serving index
 def test_access_revoked_by_a_cli_reindex_holds_on_the_next_request(tmp_path, own_corpus):
     settings = _settings(tmp_path / "data", own_corpus)
     KnowledgeIndex(settings).sync()
@@ -70,6 +71,7 @@ def test_access_revoked_by_a_cli_reindex_holds_on_the_next_request(tmp_path, own
     assert "P-2025-001" not in _record_ids(client.get("/api/search", params={"q": "5G基站智能节能", "k": 10}, headers=WIRELESS))
 
 
+@pytest.mark.slow  # CLI subprocesses beside a serving index
 def test_a_cli_rebuild_while_serving_never_fails_a_request_and_is_served_next(tmp_path, own_corpus):
     settings = _settings(tmp_path / "data", own_corpus)
     KnowledgeIndex(settings).sync()
@@ -147,6 +149,7 @@ def test_an_administrator_repairs_over_http(tmp_path):
     assert client.post("/api/chat", json={"question": "必要专利的许可声明有哪几种选择？"}).status_code == 200
 
 
+@pytest.mark.slow  # CLI subprocesses beside a serving index
 def test_corrupt_chroma_database_is_named_and_repaired(tmp_path):
     data, corpus = tmp_path / "data", ROOT / "corpus"
     assert _linkage(data, corpus, "index").returncode == 0  # built in another process: this one never opened it
