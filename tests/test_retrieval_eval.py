@@ -60,7 +60,7 @@ def test_clause_set_covers_every_document_with_a_held_out_split(clause_set):
     assert sum(1 for q in questions if q.q.isascii()) >= 4  # some English
 
 
-def test_every_expected_clause_exists(clause_set, tmp_path):
+def test_every_expected_exact_clause_exists(clause_set, tmp_path):
     from assistant.settings import Settings
 
     documents, questions = clause_set
