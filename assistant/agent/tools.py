@@ -128,6 +128,10 @@ class Toolbox:
             self.get_project(route.project_id or "")
         elif route.kind == "stage":
             self.explain_stage(route.stage or "")
+        elif route.kind == "several":
+            from assistant.agent import several  # it composes with the offline composer, which imports this module
+
+            return several.gather(self, route)
         else:
             return None
         return self.book.runs[-1]
