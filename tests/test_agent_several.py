@@ -202,6 +202,7 @@ def test_a_comparison_that_agrees_with_the_checks_is_kept_beside_them(shipped_se
     assert len(model.received) == 1 and model.bound_tools == []  # one call, no tool schemas
     prompt = model.received[0][-1].content
     assert "P-2025-002（高镍单晶三元正极材料成果转化与标准化项目）：当前阶段「评估」；进入「立项」：尚不就绪" in prompt
+    assert "〔项目记录 P-2025-001 已有材料〕" in prompt and "〔GB/T" not in prompt  # the checklists' clauses stay out
     assert answer.answer.startswith("P-2025-001 更接近立项。P-2025-002 的成熟度与标准需求评估还是草稿 [1]。")
     assert "【确定性结果，未经大模型改写】" in answer.answer and sections(answer) == ["P-2025-001", "P-2025-002"]
     assert answer.citations[0].n == 1 and answer.citations[0].doc_id == "P-2025-002"

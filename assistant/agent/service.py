@@ -294,7 +294,7 @@ class AssistantService:
         if not found.covered or not book.hits:
             return self._extractive([gathered], book, ctx, box.scorer, cited, "llm")
         facts = several.facts(found, is_chinese(question))
-        evidence = f"{evidence_block(book)}\n\n{facts}"
+        evidence = f"{several.evidence(book, found, box.scorer, part)}\n\n{facts}"
         reply = write(self.settings, self._model(), compose_messages(self.settings, user, None, question, evidence, history_messages(turns)))
         text, stages = without_wrappers(reply.text), ctx.workflow.order
         citations: list[Citation] = []

@@ -15,9 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from assistant.agent.evidence import Scorer, content_tokens
 from assistant.agent.offline import Composed, Composer
 from assistant.agent.route import PROJECT_ID, Route
-from assistant.agent.tools import ToolRun, render_sources
+from assistant.agent.tools import SourceBook, ToolRun, evidence_block, render_sources
 from assistant.errors import UnknownProjectError
 from assistant.index import Hit
 from assistant.tools.readiness import ReadinessReport
@@ -85,10 +86,14 @@ def gather(box: Toolbox, route: Route) -> ToolRun:
             box.check_readiness(record.id, route.target_stage)
             run = box.book.runs[-1]
             covered = Covered(record, run, run.result if isinstance(run.result, ReadinessReport) else None)
+        elif route.aspect == "readiness":  # already past the stage: its record's stage is the answer
+            run = ToolRun("get_project", {"project_id": record.id}, result=record)
+            box.book.runs.append(run)
+            covered = Covered(record, run, beyond=True)
         else:
             box.get_project(record.id)
             run = box.book.runs[-1]
-            covered = Covered(record, run, beyond=route.aspect == "readiness")
+            covered = Covered(record, run)
         render_sources(box.book, run, box._record_hits(record.id, "项目概况")[:1])  # every project is cited by its overview
         found.covered.append(covered)
     if route.aspect == "readiness":
@@ -129,7 +134,7 @@ def compose(composer: Composer, found: ProjectSet, sources: dict[int, Hit], ques
             lines += ["", *_readiness_section(composer, covered, sources, route.target_stage)]
     else:
         lines.insert(0, composer.banner(t("以下内容逐个摘自项目记录。", "From the project records, one by one.")))
-        asked = [tok for tok in _asked(composer, question) if tok not in _NOT_ASKED]
+        asked = _asked(composer.scorer, question)
         for covered in found.covered:
             hits = [sources[n] for n in covered.run.sources if n in sources]
             body = composer.project(covered.record, hits, asked).text.splitlines()[1:]
@@ -213,10 +218,9 @@ def _readiness_section(composer: Composer, covered: Covered, sources: dict[int, 
     return lines
 
 
-def _asked(composer: Composer, question: str) -> list[str]:
-    from assistant.agent.evidence import content_tokens
-
-    return [tok for tok in content_tokens(question, composer.scorer.user_dict) if not PROJECT_ID.fullmatch(tok)]
+def _asked(scorer: Scorer, question: str) -> list[str]:
+    """What the question asks of each project ("专利布局"), without the ids and the comparing words."""
+    return [t for t in content_tokens(question, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
 
 
 # ----- what the model is told, and how its comparison is checked -----
@@ -241,6 +245,22 @@ def facts(found: ProjectSet, zh: bool) -> str:
     if found.route.target_stage and len(found.covered) > 1:
         lines.append(f"离「{found.route.target_stage}」最近的是 {found.covered[0].record.id}。")
     return "\n".join(lines)
+
+
+def evidence(book: SourceBook, found: ProjectSet, scorer: Scorer, question: str) -> str:
+    """The numbered chunks a comparison is written from: each project's overview, and its chunks about
+    what is asked (readiness: its materials table). The clauses behind the checklists stay out: the
+    checklists reach the answer without the model, and a short prompt is a fast one on a CPU model."""
+    ids, asked = set(found.ids), _asked(scorer, question)
+
+    def wanted(hit: Hit) -> bool:
+        if hit.doc_id not in ids or hit.clause_title == "项目概况":
+            return hit.doc_id in ids
+        if found.route.aspect == "readiness":
+            return hit.clause_title == "已有材料"
+        return not asked or scorer.coverage(asked, scorer.hit_text(hit)) > 0
+
+    return evidence_block(book, {n for n, hit in book.hits.items() if wanted(hit)})
 
 
 # ----- checking a model's comparison against the results -----
