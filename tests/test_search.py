@@ -106,3 +106,35 @@ def test_optional_cross_encoder_reranks_the_fused_hits(shipped_settings, shipped
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert index._reranker is not None
+
+
+def test_bm25_within_a_users_visibility_equals_bm25_over_those_chunks_alone(tmp_path):
+    """Scoring within a visibility mask gives what bm25s gives for an index of the visible chunks
+    only (the same chunks with the same scores), before and after a save and load."""
+    import random
+
+    import numpy as np
+
+    from assistant.errors import IndexDamagedError
+    from assistant.index.lexical import LexicalIndex
+
+    rng = random.Random(7)
+    words = [f"词{n}" for n in range(40)]
+    docs = [[rng.choice(words[: 5 + n % 30]) for _ in range(rng.randint(1, 30))] for n in range(200)]
+    ids = [f"c{n:03d}" for n in range(200)]
+    visible = [n % 3 != 0 for n in range(200)]
+    full = LexicalIndex(ids, docs, [{}] * 200)
+    alone = LexicalIndex([i for i, v in zip(ids, visible) if v], [d for d, v in zip(docs, visible) if v], [{}] * sum(visible))
+    full.save(tmp_path / "bm25")
+    for index in (full, LexicalIndex.load(tmp_path / "bm25")):
+        within = index.visibility(np.array(visible, dtype=np.float32))
+        for query in (["词1", "词7", "词7"], ["词33", "词2", "不在词表"], ["词0"]):
+            expected = dict(alone.search(query, 200))
+            got = index.search(query, 200, within=within)
+            assert [s for _, s in got] == sorted((s for _, s in got), reverse=True) and len(got) > 10
+            assert dict(got) == pytest.approx(expected, rel=1e-5)
+    counts = tmp_path / "bm25" / "counts.npz"
+    counts.write_bytes(counts.read_bytes()[:40])
+    with pytest.raises(IndexDamagedError) as damaged:
+        LexicalIndex.load(tmp_path / "bm25")
+    assert "counts.npz" in str(damaged.value)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import threading
+import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,10 +85,22 @@ def expand_english(query: str, glossary: Path) -> str:
     return " ".join([query, *additions])
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """BM25's collection statistics over the chunks one user may see, so that words in records the
+    user cannot see move no score: the rows, how many, and each row's length normalisation."""
+
+    mask: np.ndarray  # 0/1 over rows
+    count: int
+    norm: np.ndarray  # k1 * (1 - b + b * length / average visible length), per row
+
+
 class LexicalIndex:
     """BM25 over pre-tokenised chunks of one index generation; ``ids`` and ``rows`` align with its rows.
 
-    ``rows`` holds what access filtering needs per chunk: its source and its record groups.
+    ``rows`` holds what access filtering needs per chunk: its source and its record groups. Beside
+    bm25s's eager scores (statistics of the whole index) it keeps each posting's term count and each
+    row's length, to score within a user's ``Visibility``.
     """
 
     def __init__(self, ids: list[str], tokens: list[list[str]], rows: list[dict], generation: int = 0):
@@ -94,8 +109,19 @@ class LexicalIndex:
         self.generation = generation
         self._row = {chunk_id: i for i, chunk_id in enumerate(ids)}
         self._bm25 = bm25s.BM25()
+        self._counts = np.zeros(0, dtype=np.float32)
+        self._lengths = np.array([len(t) for t in tokens], dtype=np.int32)
         if ids:
             self._bm25.index(tokens, show_progress=False)
+            self._counts = self._term_counts(tokens)
+
+    def _term_counts(self, tokens: list[list[str]]) -> np.ndarray:
+        """Term count of every posting, in the order of bm25s's columns (token, then row)."""
+        vocab = self._bm25.vocab_dict
+        columns = np.fromiter((vocab[t] for doc in tokens for t in doc), dtype=np.int64)
+        rows = np.repeat(np.arange(len(tokens), dtype=np.int64), self._lengths)
+        _, counts = np.unique(columns * len(tokens) + rows, return_counts=True)
+        return counts.astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -103,13 +129,57 @@ class LexicalIndex:
     def __contains__(self, chunk_id: str) -> bool:
         return chunk_id in self._row
 
-    def search(self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Top ``k`` (id, score) pairs with a positive score; ``allowed`` is a 0/1 mask over rows."""
+    def visibility(self, mask: np.ndarray) -> Visibility | None:
+        """Statistics within ``mask``; ``None`` when it holds every row (bm25s's own scores then apply)."""
+        count = int(np.count_nonzero(mask))
+        if count == len(self.ids):
+            return None
+        average = float(np.dot(self._lengths, mask.astype(np.float64))) / max(count, 1)
+        k1, b = self._bm25.k1, self._bm25.b
+        return Visibility(mask, count, (k1 * (1 - b + b * self._lengths / max(average, 1e-9))).astype(np.float32))
+
+    def search(
+        self, query_tokens: list[str], k: int, allowed: np.ndarray | None = None, within: Visibility | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (id, score) pairs with a positive score; ``allowed`` is a 0/1 mask over rows.
+
+        With ``within``, scores use only the statistics of the rows it makes visible.
+        """
         if not self.ids or not query_tokens:
             return []
         k = min(k, len(self.ids))
-        docs, scores = self._bm25.retrieve([query_tokens], k=k, show_progress=False, weight_mask=allowed)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        if within is None:
+            docs, scores = self._bm25.retrieve([query_tokens], k=k, show_progress=False, weight_mask=allowed)
+            return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        scores = self._scores_within(query_tokens, within)
+        if allowed is not None:
+            scores *= allowed
+        found = np.flatnonzero(scores > 0)
+        if len(found) > k:
+            found = found[scores[found] >= np.partition(scores[found], -k)[-k]]
+        best = found[np.lexsort((found, -scores[found]))][:k]  # ties in row order: the same in any index
+        return [(self.ids[int(d)], float(scores[d])) for d in best]
+
+    def _scores_within(self, query_tokens: list[str], within: Visibility) -> np.ndarray:
+        """Lucene BM25 (as bm25s scores it) with document frequencies and lengths of visible rows only."""
+        indptr, indices = self._bm25.scores["indptr"], self._bm25.scores["indices"]
+        rows, weights = [], []
+        for column in self._bm25.get_tokens_ids(query_tokens):
+            if column + 1 >= len(indptr):
+                continue  # bm25s's empty token has no postings
+            start, end = indptr[column], indptr[column + 1]
+            posting = indices[start:end]
+            seen = within.mask[posting]
+            df = int(np.count_nonzero(seen))
+            if df == 0:
+                continue
+            idf = math.log(1 + (within.count - df + 0.5) / (df + 0.5))
+            tf = self._counts[start:end]
+            rows.append(posting)
+            weights.append(seen * idf * tf / (tf + within.norm[posting]))
+        if not rows:
+            return np.zeros(len(self.ids))
+        return np.bincount(np.concatenate(rows), np.concatenate(weights), minlength=len(self.ids))
 
     def document_frequency(self, token: str, allowed: np.ndarray | None = None) -> int:
         """How many chunks use ``token`` (only rows where ``allowed`` is non-zero, when given).
@@ -133,6 +203,7 @@ class LexicalIndex:
         staging.mkdir(parents=True)
         if self.ids:
             self._bm25.save(str(staging))
+        np.savez(staging / "counts.npz", counts=self._counts, lengths=self._lengths)
         (staging / "ids.json").write_text(json.dumps({"generation": self.generation, "ids": self.ids, "rows": self.rows}, ensure_ascii=False), encoding="utf-8")
         retired = directory.with_name(directory.name + ".old")
         shutil.rmtree(retired, ignore_errors=True)
@@ -144,9 +215,9 @@ class LexicalIndex:
     @classmethod
     def load(cls, directory: Path) -> "LexicalIndex | None":
         """The saved index, ``None`` when there is none; IndexDamagedError naming the file that is unreadable."""
-        ids_file = directory / "ids.json"
-        if not ids_file.exists():
-            return None
+        ids_file, counts_file = directory / "ids.json", directory / "counts.npz"
+        if not ids_file.exists() or not counts_file.exists():
+            return None  # none yet, or written before term counts were kept: to be rebuilt
         try:
             saved = json.loads(ids_file.read_text(encoding="utf-8"))
             if isinstance(saved, list):
@@ -165,4 +236,11 @@ class LexicalIndex:
             raise IndexDamagedError(directory, "BM25 文件无法读取") from None
         if ids and index._bm25.scores.get("num_docs") != len(ids):
             raise IndexDamagedError(directory, "BM25 文件与 ids.json 不一致")
+        try:
+            with np.load(counts_file) as saved_counts:
+                index._counts, index._lengths = saved_counts["counts"], saved_counts["lengths"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            raise IndexDamagedError(counts_file, "无法读取") from None
+        if len(index._lengths) != len(ids) or (ids and len(index._counts) != len(index._bm25.scores["indices"])):
+            raise IndexDamagedError(counts_file, "与 BM25 文件不一致")
         return index

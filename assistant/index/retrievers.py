@@ -15,7 +15,7 @@ from threading import Lock
 
 import numpy as np
 
-from assistant.index.lexical import LexicalIndex, expand_english, tokenize
+from assistant.index.lexical import LexicalIndex, Visibility, expand_english, tokenize
 from assistant.index.store import ChunkStore, access_filter, visible
 
 
@@ -114,7 +114,8 @@ class DenseRetriever:
 
 
 class LexicalRetriever:
-    """BM25 over one generation, with per-user row masks (cached: they depend only on groups and source)."""
+    """BM25 over one generation, with per-user row masks and BM25 statistics within what the user may
+    see (cached: they depend only on groups and source, and the retriever lives one generation)."""
 
     def __init__(self, lexical: LexicalIndex):
         self.index = lexical
@@ -124,7 +125,12 @@ class LexicalRetriever:
             wanted = list(groups) if groups is not None else None
             return np.array([1.0 if visible(row, wanted, source) else 0.0 for row in lexical.rows], dtype=np.float32)
 
+        @lru_cache(maxsize=64)
+        def within(groups: tuple[str, ...]) -> Visibility | None:
+            return lexical.visibility(mask(groups, None))
+
         self._mask = mask
+        self._within = within
 
     def allowed(self, groups: list[str] | None, source: str | None = None) -> np.ndarray | None:
         if groups is None and not source:
@@ -132,7 +138,8 @@ class LexicalRetriever:
         return self._mask(tuple(sorted(groups)) if groups is not None else None, source)
 
     def search(self, query: Query, n: int, groups: list[str] | None = None, source: str | None = None) -> list[tuple[str, float]]:
-        return self.index.search(query.tokens, n, self.allowed(groups, source))
+        within = None if groups is None else self._within(tuple(sorted(groups)))
+        return self.index.search(query.tokens, n, self.allowed(groups, source), within)
 
     def document_frequency(self, token: str, groups: list[str] | None = None) -> int:
         return self.index.document_frequency(token, self.allowed(groups))
