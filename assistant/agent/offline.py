@@ -144,13 +144,11 @@ class Composer:
         # A clause found only by keywords has no similarity; it passed relevance, so it counts as
         # close as the least similar clause that dense search returned.
         floor = min((h.dense_similarity for h in hits if h.dense_similarity is not None), default=self.min_relevance)
-        for index, ((rank, position, hit, sentence), heading, text, close) in enumerate(zip(units, headings, said, similarity)):
+        for (rank, position, hit, sentence), heading, text, close in zip(units, headings, said, similarity):
             dense = hit.dense_similarity if hit.dense_similarity is not None else floor
             closeness = self._closeness(dense)
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
-            # the sentence before is context too: "专利权人应从三种选项中选择其一" continues "许可声明是必要专利的…"
-            before = units[index - 1][3] if index and units[index - 1][2] is hit else ""
-            overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {heading} {before} {sentence}")
+            overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {heading} {sentence}")
             own = self.scorer.coverage(tokens, text)
             # the more named answers a sentence gives (organisations, people, list items), the better
             shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(sentence))))
