@@ -74,6 +74,7 @@ class Settings(BaseSettings):
 
     # --- questions ---
     max_question_chars: int = 2000
+    max_projects_per_answer: int = Field(5, ge=1)  # an answer about several projects covers at most this many
     # dense cosine below which a hit does not count as evidence; unset: the embedding model's own
     # calibrated floor (cosines are not comparable across models: e5 rarely goes below 0.7)
     min_relevance: float | None = None

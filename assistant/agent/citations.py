@@ -124,6 +124,17 @@ def verify(text: str, citations: list[Citation], index: KnowledgeIndex) -> tuple
     return _tidy(MARKER.sub(replace, text)), valid
 
 
+def renumbered(text: str, citations: list[Citation]) -> tuple[str, list[Citation]]:
+    """The model's markers renumbered 1..k in order of its citations, so code-made text can continue the numbering."""
+    numbers = {c.n: i for i, c in enumerate(sorted(citations, key=lambda c: c.n), 1)}
+
+    def replace(match: re.Match) -> str:
+        kept = [numbers[int(p)] for p in re.split(r"\s*[,，、]\s*", match.group(1)) if int(p) in numbers]
+        return "".join(f"[{n}]" for n in dict.fromkeys(kept))
+
+    return MARKER.sub(replace, text), [c.model_copy(update={"n": numbers[c.n]}) for c in sorted(citations, key=lambda c: c.n)]
+
+
 def _tidy(text: str) -> str:
     """No space left dangling where a marker was removed."""
     return re.sub(r"[ \t]+([。，；：！？,.;:!?])", r"\1", text)

@@ -7,7 +7,7 @@ is ever called; follow-ups ("那它还缺什么？") resolve against the previou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -44,8 +44,25 @@ _STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 SEARCH_K = 8  # clauses a knowledge answer is composed from
 
-RouteKind = Literal["knowledge", "project", "projects", "readiness", "draft", "stage", "out_of_scope", "needs_project"]
+RouteKind = Literal["knowledge", "project", "projects", "several", "readiness", "draft", "stage", "out_of_scope", "needs_project"]
 TOPICS = ("draft", "readiness", "projects", "project")  # remembered topics that are not search topics
+SEVERAL = "several"  # prefix of the remembered topic of an answer about several projects (see several_topic)
+
+# "my projects", "which projects", "all projects": the set of projects the asker may see
+_MINE = re.compile(
+    r"我(?:们)?(?:部门|负责|参与)?的(?:各个|所有|全部|这些)?项目|(?:阶段|期)的(?:所有|全部|各个)?项目|项目(?:中|里|当中)?(?:哪个|哪些|哪几个)|所有(?:的)?项目|全部(?:的)?项目|各(?:个)?项目|每个项目|(?:哪些|哪个|哪几个)项目"
+    r"|\b(?:my|our) projects\b|\ball (?:the |of the |of my |of our )?projects\b|\bwhich (?:of (?:my|our|the) )?projects?\b"
+    r"|\b(?:any|each) (?:of (?:my|our|the) )?projects?\b",
+    re.IGNORECASE,
+)
+_CLOSER = re.compile(r"(?:更|最)(?:接近|靠近)|离.{0,8}(?:更|最)近|进展(?:更|最)快|(?:更|最)快|\bclos(?:er|est)\b|furthest along|most advanced", re.IGNORECASE)
+_COMPARE = re.compile(r"比较|对比|分别|各自|异同|区别|差异|\bcompare\b|\bcomparison\b|\beach\b|\brespectively\b", re.IGNORECASE)
+_ORDINAL = re.compile(
+    r"第\s*([一二三四五六七八九十]|\d{1,2})\s*(?:个|项)|(最后一个)|\b(first|second|third|fourth|fifth|sixth|seventh|last)(?: one| project)?\b",
+    re.IGNORECASE,
+)
+_ORDINALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+             "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7}
 
 
 @dataclass
@@ -59,6 +76,11 @@ class Route:
     stage: str | None = None  # stage explanation, or the stage filter of a project list
     draft_kind: str = DEFAULT_KIND
     topic: str | None = None
+    # several: the projects named, in order ([] with ``mine``: every project the asker may see),
+    # and what is asked of each: their readiness, or what their records say
+    project_ids: list[str] = field(default_factory=list)
+    mine: bool = False
+    aspect: Literal["readiness", "record"] = "record"
 
     @property
     def declined(self) -> bool:
@@ -109,11 +131,32 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     text = question.strip()
     if _OUT_OF_SCOPE.search(text):
         return Route("out_of_scope")
-    named = [m.upper() for m in PROJECT_ID.findall(text)]
+    named = list(dict.fromkeys(m.upper() for m in PROJECT_ID.findall(text)))
     remembered = project_id or (previous.project_id if previous else None)
     refers_back = bool(_ANAPHORA.search(text))
     readiness = bool(_READINESS.search(text))
     drafting = bool(_DRAFT.search(text)) and not _ABOUT_DRAFTING.search(text)
+    closer = _CLOSER.search(text)
+
+    earlier = several_of(previous.topic if previous else None)
+    if earlier and not named and (picked := _ordinal(text, earlier.ids)):
+        if _bare(text):  # "那第二个呢？": the same question as before, about that one project
+            if earlier.aspect == "readiness":
+                return Route("readiness", project_id=picked, target_stage=earlier.target, topic="readiness")
+            return Route("project", project_id=picked, topic="project")
+        named, refers_back = [picked], True
+    if len(named) >= 2 and not drafting:
+        aspect = "readiness" if readiness or closer else "record"
+        target = _compared_stage(text, flow, closer) if aspect == "readiness" else None
+        return Route("several", project_ids=named, aspect=aspect, target_stage=target, topic=SEVERAL)
+    if not named and not drafting and _MINE.search(text) and (readiness or closer or _COMPARE.search(text)):
+        aspect = "readiness" if readiness or closer else "record"
+        target = _compared_stage(text, flow, closer) if aspect == "readiness" else None
+        filters = [s for s in _stages_in(text, flow) if s != target]
+        stage = filters[0] if len(filters) == 1 else None
+        if aspect == "record" and re.search(r"阶段|stage", text, re.IGNORECASE):  # "分别处于什么阶段" is a list
+            return Route("projects", stage=stage, topic="projects")
+        return Route("several", mine=True, aspect=aspect, target_stage=target, stage=stage, topic=SEVERAL)
 
     if readiness or drafting:
         pid = named[0] if named else remembered
@@ -137,9 +180,56 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
         if len(stages) == 1:
             return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     query = text
-    if previous and previous.topic and previous.topic not in TOPICS and _FOLLOW_UP.search(text):
+    if previous and previous.topic and previous.topic not in TOPICS and not several_of(previous.topic) and _FOLLOW_UP.search(text):
         query = f"{previous.topic} {text}"
     return Route("knowledge", query=query, project_id=remembered, topic=query if len(query) <= 60 else query[-60:])
+
+
+@dataclass
+class Earlier:
+    """What an answer about several projects leaves for a follow-up: the projects in the order shown."""
+
+    aspect: str
+    target: str | None
+    ids: list[str]
+
+
+def several_topic(aspect: str, target: str | None, ids: list[str]) -> str:
+    """The remembered topic of an answer about several projects (so "那第二个呢？" can resolve)."""
+    return f"{SEVERAL}|{aspect}|{target or ''}|{','.join(ids)}"
+
+
+def several_of(topic: str | None) -> Earlier | None:
+    if not topic or not topic.startswith(SEVERAL + "|") or topic.count("|") < 3:
+        return None
+    _, aspect, target, ids = topic.split("|", 3)
+    return Earlier(aspect, target or None, [i for i in ids.split(",") if i])
+
+
+def _ordinal(text: str, ids: list[str]) -> str | None:
+    """The project "第二个" / "the second one" / "最后一个" names among those shown last."""
+    match = _ORDINAL.search(text)
+    if not match or not ids:
+        return None
+    word = (match.group(1) or match.group(2) or match.group(3)).lower()
+    position = len(ids) if word in ("最后一个", "last") else int(word) if word.isdigit() else _ORDINALS.get(word, 0)
+    return ids[position - 1] if 1 <= position <= len(ids) else None
+
+
+def _bare(text: str) -> bool:
+    """Nothing but the ordinal and follow-up filler ("那第二个呢？", "what about the second one?")."""
+    rest = _ORDINAL.sub("", text)
+    rest = re.sub(r"那么|那|呢|项目|\bwhat about\b|\bhow about\b|\band\b|\bthe\b|\bone\b|\bproject\b|[？?！!。，,.\s]", "", rest, flags=re.IGNORECASE)
+    return not rest
+
+
+def _compared_stage(text: str, flow: Workflow, closer: re.Match | None) -> str | None:
+    """The stage several projects are measured against: "进入立项", or "哪个更接近立项"; None: each one's next stage."""
+    target = _target_stage(text, flow)
+    if target is None and closer is not None:
+        after = _stages_in(text[closer.end() :], flow)
+        target = after[0] if after else None
+    return target
 
 
 def _asks_about_stage(text: str, stage: str) -> bool:

@@ -15,13 +15,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from assistant.agent.citations import CitationList, cite_markers, verify
+from assistant.agent import several
+from assistant.agent.citations import CitationList, cite_markers, renumbered, verify
 from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese
 from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import Composed, Composer
-from assistant.agent.route import PROJECT_ID, Route, split_questions, understand
+from assistant.agent.route import PROJECT_ID, Route, several_topic, split_questions, understand
 from assistant.agent.tools import SourceBook, Toolbox, ToolRun, build_tools, evidence_block
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError, UnknownConversationError
 from assistant.index import Hit, IndexReport, KnowledgeIndex, Progress
@@ -143,6 +144,12 @@ class AssistantService:
         # 1. understand, 2. gather the evidence — the same in both modes, before any model call
         gathered: list[Gathered] = []
         for part, route in self._understand(question, ctx, project_id, previous):
+            if route.kind == "several":  # one tool run per project, announced as they are made
+                steps = len(book.runs)
+                gathered.append((part, route, box.gather(route)))
+                for run in book.runs[steps:]:
+                    yield AgentEvent(type="step", tool=run.name, args=run.args)
+                continue
             if not route.declined:
                 yield AgentEvent(type="step", tool=_TOOL_OF[route.kind], args=_step_args(route))
             gathered.append((part, route, box.gather(route)))
@@ -150,7 +157,9 @@ class AssistantService:
 
         # 3. compose: the model writes only knowledge and project answers; code-made results go directly
         shared = CitationList()
-        if self.mode == "llm" and (all(r.kind == "knowledge" for r in routes) or [r.kind for r in routes] == ["project"]):
+        if self.mode == "llm" and [r.kind for r in routes] == ["several"]:
+            composed = self._compose_several_llm(question, gathered[0], box, shared, ctx, user, turns)
+        elif self.mode == "llm" and (all(r.kind == "knowledge" for r in routes) or [r.kind for r in routes] == ["project"]):
             steps = len(book.runs)
             composed = self._compose_llm(question, gathered, box, shared, ctx, user, turns, project_id)
             for run in book.runs[steps:]:  # tools run for the model (a second search, a call written as text)
@@ -159,6 +168,10 @@ class AssistantService:
             composed = self._extractive(gathered, book, ctx, scorer, shared, "offline" if self.mode == "offline" else "llm")
         remembered = _used_project(book) or routes[-1].project_id or (previous.project_id if previous else None)
         topic = routes[-1].topic or (previous.topic if previous else None)
+        if routes[-1].kind == "several":
+            remembered, topic = None, _several_topic(routes[-1], gathered[-1][2])  # "它" is ambiguous; "第二个" is not
+        elif routes[-1].kind == "projects" and gathered[-1][2] and not gathered[-1][2].error:
+            topic = _several_topic(routes[-1], gathered[-1][2])
 
         # 4. verify, 5. store
         text, citations = verify(composed.text, composed.citations.items, ctx.index)
@@ -199,6 +212,8 @@ class AssistantService:
                 sections.append(composer.decline(out_of_scope=True))
             elif route.kind == "needs_project" or run is None:
                 sections.append(composer.needs_project([p.id for p in records.list_projects(ctx)]))
+            elif route.kind == "several":
+                sections.append(several.compose(composer, run.result, book.hits, part))
             else:
                 asked = [t for t in content_tokens(part, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
                 sections.append(composer.compose(run, book.hits, asked))
@@ -266,6 +281,39 @@ class AssistantService:
         if composed.grounded:
             composed.text = f"{_note(zh, why, self.settings.llm_max_tokens)}\n{composed.text}"
         return composed
+
+    def _compose_several_llm(
+        self, question: str, gathered: Gathered, box: Toolbox, cited: CitationList, ctx: ToolContext, user: User, turns: list[Turn]
+    ) -> Composed:
+        """Code makes each project's result; the model may write a comparison (one call), kept only
+        when its markers verify and every project fact in it agrees with the results."""
+        from assistant.agent.llm import compose_messages, history_messages, write
+
+        part, route, run = gathered
+        found, book = run.result, box.book
+        if not found.covered or not book.hits:
+            return self._extractive([gathered], book, ctx, box.scorer, cited, "llm")
+        facts = several.facts(found, is_chinese(question))
+        evidence = f"{several.evidence(book, found, box.scorer, part)}\n\n{facts}"
+        reply = write(self.settings, self._model(), compose_messages(self.settings, user, None, question, evidence, history_messages(turns)))
+        text, stages = without_wrappers(reply.text), ctx.workflow.order
+        citations: list[Citation] = []
+        if text_tool_calls(reply.text) or not text or reply.cut_off:
+            why = "cut_off" if text and reply.cut_off else "empty" if not text else "unverified"
+        elif unsupported_facts(text, evidence, question, stages) or several.conflicts(text, found, stages):
+            why = "projects"
+        else:
+            text, citations = renumbered(*cite_markers(text, book.hits, box.scorer))
+            why = None if citations else "unverified"
+        if why:
+            composed = self._extractive([gathered], book, ctx, box.scorer, cited, "llm")
+            composed.text = f"{_note(is_chinese(question), why, self.settings.llm_max_tokens)}\n{composed.text}"
+            return composed
+        cited.items.extend(citations)  # numbered 1..k; the code-made part continues from there
+        composer = Composer(part, box.scorer, relevance_floor(self.settings), cited, label="llm")
+        if route.aspect == "readiness":  # the checklists themselves are never relayed through the model
+            return Composed(f"{text}\n\n{several.compose(composer, found, book.hits, part).text}", cited, grounded=True)
+        return Composed("\n".join([*several.notes(composer, found), text]), cited, grounded=True)
 
     # ----- pass-throughs for surfaces -----
     def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
@@ -363,6 +411,8 @@ def _note(zh: bool, why: str, limit: int) -> str:
         "empty": ("（大模型没有给出回答，以下改为直接摘录知识库原文。）", "(The model gave no answer; below are quotes from the knowledge base instead.)"),
         "facts": ("（大模型的回答含有资料中没有的数字或项目信息，已弃用，以下改为直接摘录知识库原文。）",
                   "(The model's reply stated figures the sources do not contain, so it was discarded; below are quotes from the knowledge base.)"),
+        "projects": ("（大模型的比较与程序核对的项目信息（编号、阶段、结论或缺项）不一致，已弃用，以下是确定性结果。）",
+                     "(The model's comparison disagreed with the checked project facts (ids, stages, verdicts or missing items), so it was discarded; below are the deterministic results.)"),
         "unverified": ("（大模型的回答无法用知识库出处核实，已弃用，以下改为直接摘录知识库原文。）",
                        "(The model's reply could not be verified against the knowledge base, so it was discarded; below are quotes from it instead.)"),
     }
@@ -376,6 +426,14 @@ def _join_parts(parts: list[str], sections: list[Composed]) -> str:
         body = section.text.splitlines()
         lines += ["", f"▶ {part}", *(body[1:] if section.grounded else body[:1])]
     return "\n".join(lines)
+
+
+def _several_topic(route: Route, run: ToolRun | None) -> str:
+    """Remembers the projects an answer showed, in order, so "那第二个呢？" resolves next turn."""
+    found = run.result if run else None
+    if isinstance(found, several.ProjectSet):
+        return several_topic(route.aspect, route.target_stage, found.ids)
+    return several_topic("record", None, [p.id for p in (found or [])])
 
 
 def _used_project(book: SourceBook) -> str | None:

@@ -96,10 +96,12 @@ def render_sources(book: SourceBook, run: ToolRun, hits: list[Hit]) -> str:
     return "\n".join(parts)
 
 
-def evidence_block(book: SourceBook) -> str:
-    """Every numbered chunk of the turn, once, inside the untrusted-data wrapper (for the model)."""
+def evidence_block(book: SourceBook, only: set[int] | None = None) -> str:
+    """Every numbered chunk of the turn (or those numbered ``only``), once, inside the untrusted-data wrapper (for the model)."""
     parts = ["<untrusted_data>"]
     for n, hit in sorted(book.hits.items()):
+        if only is not None and n not in only:
+            continue
         flag = f"\n{FLAGGED}" if is_instruction(hit.text) else ""
         parts.append(f"[{n}] 〔{_defang(hit.citation)}〕{flag}\n{_defang(hit.text)}")
     parts.append("</untrusted_data>")
@@ -128,6 +130,10 @@ class Toolbox:
             self.get_project(route.project_id or "")
         elif route.kind == "stage":
             self.explain_stage(route.stage or "")
+        elif route.kind == "several":
+            from assistant.agent import several  # it composes with the offline composer, which imports this module
+
+            return several.gather(self, route)
         else:
             return None
         return self.book.runs[-1]
