@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from assistant.agent.evidence import MIN_KNOWN_SHARE, Scorer, content_tokens
 from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError, UnknownConversationError
@@ -82,6 +83,29 @@ def test_out_of_scope_questions_are_declined(service, question):
     assert answer.citations == []
     assert "不作猜测" in answer.answer or "won't guess" in answer.answer
     assert "linkage index" in answer.answer  # says what to index or ask instead
+
+
+def test_a_known_compound_does_not_make_an_off_topic_question_look_known(service, shipped_index):
+    """"研究院" yields two known tokens (研究, 研究院) against two unknown ones; by characters,
+    most of what is asked ("附近", "好吃") is unknown to the corpus."""
+    scorer = Scorer(shipped_index)
+    tokens = content_tokens("研究院附近有什么好吃的？", scorer.user_dict)
+    assert len(scorer.known(tokens)) >= len(tokens) / 2 and scorer.known_share(tokens) < MIN_KNOWN_SHARE
+    assert not ask(service, "研究院附近有什么好吃的？").grounded
+
+
+def test_an_unknown_word_beside_known_ones_does_not_decline_the_question(service, shipped_index):
+    """"批文" is nowhere in the corpus, but the rest of the question is: the note is still searched."""
+    scorer = Scorer(shipped_index)
+    assert scorer.known_share(content_tokens("联动指南立项的批文是什么？", scorer.user_dict)) >= MIN_KNOWN_SHARE
+    answer = ask(service, "联动指南立项的批文是什么？")
+    assert answer.grounded
+    assert_verbatim(answer, shipped_index)
+
+
+def test_interrogative_and_demonstrative_forms_are_not_topic_words(shipped_index):
+    tokens = content_tokens("这个标准是哪天开始实施的？期限多长？分哪几块？", Scorer(shipped_index).user_dict)
+    assert "标准" in tokens and not {"这个", "哪天", "多长", "哪几块", "几块"} & set(tokens)
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from assistant.index.embeddings import relevance_floor
 from assistant.index.lexical import expand_english, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
-MIN_KNOWN_SHARE = 0.5  # share of a question's tokens that must occur somewhere in the index
+MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
 _KEYWORD_ONLY_COVERAGE = 0.8  # the same for a chunk that dense search did not return
 
 # Words that say what kind of answer is wanted, not what it is about.
@@ -37,6 +37,9 @@ _QUESTION_WORDS = frozenset(
 )
 
 _QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否")
+# Interrogative and demonstrative forms ("哪天", "哪份", "几块", "多长", "这个", "由谁来") ask or point;
+# they never name what a question is about.
+_QUESTION_FORMS = re.compile(r"^(?:[哪几][\u4e00-\u9fff]{1,2}|多[长久少大远][\u4e00-\u9fff]?|[这那此该][个份项些种次位]|由?谁来?)$")
 
 # Sentences in retrieved text that try to instruct the assistant (prompt injection). They are
 # never used as evidence, whatever the question.
@@ -75,7 +78,7 @@ def content_tokens(text: str, user_dict) -> list[str]:
 def _content_tokens(text: str, user_dict) -> tuple[str, ...]:
     """Cached: the same sentences are scored for many questions."""
     text = _QUESTION_PHRASES.sub(" ", text)
-    tokens = [t for t in dict.fromkeys(tokenize(text, user_dict)) if t not in _QUESTION_WORDS]
+    tokens = [t for t in dict.fromkeys(tokenize(text, user_dict)) if t not in _QUESTION_WORDS and not _QUESTION_FORMS.match(t)]
     # jieba's search mode also yields words straddling two others ("动工" in "联动工作"): noise.
     return tuple(t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t))
 
@@ -149,18 +152,42 @@ class Scorer:
     def hit_text(self, hit: Hit) -> str:
         return " ".join(p for p in (hit.cite_as, hit.title, hit.clause_path, hit.text) if p)
 
+    def known_share(self, query_tokens: list[str]) -> float:
+        """Share of the question's wording (by characters) that the visible corpus uses.
+
+        Measured on the longest tokens, each character once: jieba's search mode also yields the
+        parts of a compound ("标准化协会" → 标准, 协会, …), and counting tokens would let one known
+        compound outweigh the words that say what is really asked ("食堂", "开饭").
+        """
+        known = self.known(query_tokens)
+        longest = [t for t in query_tokens if not any(t != o and t in o for o in query_tokens)]
+        total = covered = 0
+        for token in longest:
+            marks = [False] * len(token)
+            for part in known:
+                start = token.find(part)
+                while start >= 0:
+                    marks[start : start + len(part)] = [True] * len(part)
+                    start = token.find(part, start + 1)
+            total += len(token)
+            covered += sum(marks)
+        return covered / total if total else 0.0
+
     def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
 
+        Coverage counts only words the visible corpus uses: a word no chunk contains cannot tell
+        one chunk from another ("批文" when the note says "立项（中知研发〔2024〕10号）"); whether
+        the question is about the knowledge base at all is what ``known_share`` decides.
         A hit found only by keywords has no similarity score of its own: its closest sentence
         stands in for it. An English question is measured against Chinese text, which a
         multilingual model scores lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
         """
-        known = self.known(query_tokens)
-        if len(known) < MIN_KNOWN_SHARE * len(query_tokens):
+        if self.known_share(query_tokens) < MIN_KNOWN_SHARE:
             return []  # mostly words the knowledge base never uses: not a question about it
+        known = self.known(query_tokens)
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
-        coverage = {h.id: self.coverage(query_tokens, self.hit_text(h)) for h in hits}
+        coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
         closeness = {h.id: h.dense_similarity for h in hits}
         for hit in hits:
             if hit.dense_similarity is None and coverage[hit.id] >= _KEYWORD_ONLY_COVERAGE and question:

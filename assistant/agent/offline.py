@@ -28,9 +28,11 @@ SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年"), 0.4),
-    (re.compile(r"什么是|是什么|指什么|含义|定义|意思|\bwhat is\b|\bdefin|\bmean", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
+    (re.compile(r"(?:哪些|哪几项?|哪项)(?:国家|行业|团体)?标准|which standards\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
+    # two terms told apart by their definitions ("A和B有什么区别")
+    (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
-    (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
+    (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b|\bcover|\binclud|\bconsist", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
 
 
@@ -133,20 +135,21 @@ class Composer:
         # the asker may not see, and must not steer the answer.
         ranked = sorted(hits, key=lambda h: -(self.scorer.coverage(tokens, self.scorer.hit_text(h)) + self._closeness(h.dense_similarity or 0.0)))
         units = [(rank, position, hit, sentence) for rank, hit in enumerate(ranked) for position, sentence in enumerate(quote_units(hit.text))]
-        similarity = SENTENCE_VECTORS.similarities(self.scorer.index, self.question, [u[3] for u in units])
+        # the clause's own title heads the text before any merged clause's heading ("A；B")
+        headings = [heading_before(hit.text, sentence) or hit.clause_title.split("；")[0] for _, _, hit, sentence in units]
+        # a bare statement ("无。") says nothing without its heading: the heading is its subject
+        said = [f"{heading}：{u[3]}" if len(u[3]) < 6 else u[3] for heading, u in zip(headings, units)]
+        similarity = SENTENCE_VECTORS.similarities(self.scorer.index, self.question, said)
         scored: list[tuple[float, int, Hit, str]] = []
         # A clause found only by keywords has no similarity; it passed relevance, so it counts as
         # close as the least similar clause that dense search returned.
         floor = min((h.dense_similarity for h in hits if h.dense_similarity is not None), default=self.min_relevance)
-        for (rank, position, hit, sentence), close in zip(units, similarity):
+        for (rank, position, hit, sentence), heading, text, close in zip(units, headings, said, similarity):
             dense = hit.dense_similarity if hit.dense_similarity is not None else floor
             closeness = self._closeness(dense)
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
-            # the clause's own title heads the text before any merged clause's heading ("A；B")
-            heading = heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]
             overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {heading} {sentence}")
-            # a bare statement ("无。") says nothing without its heading: the heading is its subject
-            own = self.scorer.coverage(tokens, f"{heading} {sentence}" if len(sentence) < 6 else sentence)
+            own = self.scorer.coverage(tokens, text)
             # the more named answers a sentence gives (organisations, people, list items), the better
             shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(sentence))))
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
