@@ -9,7 +9,9 @@ sends its next request as soon as the previous one is answered (closed loop), fo
 seconds per endpoint and client count, after a short warm-up. Questions and queries come from
 ``evals/retrieval.yaml``, each with a unique tag so that no cache answers it (``--repeat``: as
 they are, so caches warm up). Printed per row: completed requests per second and latency p50/p95/p99
-of the successful ones; failures (status ≥ 400 or a transport error) are counted apart.
+of the successful ones; failures (status ≥ 400 or a transport error) are counted apart; for a
+server it started itself (on Linux), the server's CPU time per completed request, which other jobs
+on a shared machine disturb far less than the rates.
 
 The clients run in this process: on a small machine they take CPU from the server, so compare
 rows measured on the same machine more than absolute figures. Loopback only: the point is the
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -80,6 +83,7 @@ class Row:
     failed: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list, repr=False)
+    cpu_seconds: float | None = None  # the server's CPU time during the row (own server on Linux)
 
     @property
     def rate(self) -> float:
@@ -88,25 +92,59 @@ class Row:
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
 
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return self.cpu_seconds / self.ok * 1000 if self.cpu_seconds is not None and self.ok else None
+
     def summary(self) -> dict:
         data = {k: v for k, v in asdict(self).items() if k != "latencies"}
         data.update(req_per_s=round(self.rate, 1), **{f"p{q}_ms": round(self.percentile(q), 1) for q in (50, 95, 99)})
+        cpu = self.cpu_ms_per_request
+        data["server_cpu_ms_per_req"] = None if cpu is None else round(cpu, 1)
         return data
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system) of process ``pid`` and its descendants, from /proc; None elsewhere."""
+    if pid is None:
+        return None
+    try:
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    except OSError:
+        return None
+    if pid not in stats:
+        return None
+    tree, grew = {pid}, True
+    while grew:
+        children = {p for p, (parent, _) in stats.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(stats[p][1] for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(url: str, name: str, make: Callable[[int], dict], clients: int, duration: float,
-                  headers: dict[str, str], tick: Callable[[], None]) -> Row:
-    """``clients`` closed-loop clients for ``duration`` seconds; only requests finished in time count."""
+                  headers: dict[str, str], tick: Callable[[], None], server_pid: int | None = None,
+                  first: int = 0) -> Row:
+    """``clients`` closed-loop clients for ``duration`` seconds; only requests finished in time count.
+
+    Requests are numbered from ``first``: each row starts at a new number, so that a question tagged
+    in one row (a chat) is never asked again in the next (a search of the same cached vector).
+    """
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as http:
         for n in range(min(clients, 4)):  # warm-up: first answers load the index and the models
-            await http.request(**make(n))
+            await http.request(**make(first + n))
         row = Row(name, clients, duration)
+        cpu_before = cpu_seconds(server_pid)
         started = time.monotonic()
         stop = started + duration
 
-        async def client(first: int) -> None:
-            n = first
+        async def client(n: int) -> None:
             while time.monotonic() < stop:
                 sent = time.perf_counter()
                 try:
@@ -129,8 +167,11 @@ async def measure(url: str, name: str, make: Callable[[int], dict], clients: int
                 await asyncio.sleep(0.5)
                 tick()
 
-        await asyncio.gather(ticker(), *(client(i) for i in range(clients)))
+        await asyncio.gather(ticker(), *(client(first + 4 + i) for i in range(clients)))
         row.seconds = time.monotonic() - started
+        cpu_after = cpu_seconds(server_pid)
+        if cpu_before is not None and cpu_after is not None:
+            row.cpu_seconds = cpu_after - cpu_before
     return row
 
 
@@ -141,8 +182,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def own_server(workers: int) -> Iterator[str]:
-    """`linkage serve` on a free loopback port, offline, until the block ends."""
+def own_server(workers: int) -> Iterator[tuple[str, int]]:
+    """`linkage serve` on a free loopback port, offline, until the block ends: its URL and process id."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_LLM_")}
     command = [sys.executable, "-c", "from assistant.surfaces.cli import app; app()",
@@ -160,7 +201,7 @@ def own_server(workers: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise SystemExit("linkage serve did not start within 120 s")
             time.sleep(0.3)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -170,10 +211,11 @@ def own_server(workers: int) -> Iterator[str]:
 
 
 def run(url: str, names: list[str], client_counts: list[int], duration: float, headers: dict[str, str],
-        repeat: bool = False) -> list[Row]:
+        repeat: bool = False, server_pid: int | None = None) -> list[Row]:
     if httpx.get(url + "/readyz", timeout=10, headers=headers).status_code != 200:
         raise SystemExit("服务尚未就绪（/readyz 不是 200）：请先运行 `linkage index`。")
     plans = endpoints(questions(), repeat)
+    first = secrets.randbelow(26**6)  # a new range per run too: a running server may have cached the last one's
     rows = []
     total = len(names) * len(client_counts) * duration
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console,
@@ -183,8 +225,9 @@ def run(url: str, names: list[str], client_counts: list[int], duration: float, h
             for clients in client_counts:
                 bar.update(task, description=f"{name} × {clients}")
                 row = asyncio.run(measure(url, name, plans[name], clients, duration, headers,
-                                          lambda: bar.advance(task, 0.5)))
+                                          lambda: bar.advance(task, 0.5), server_pid, first))
                 rows.append(row)
+                first += 1_000_000
     return rows
 
 
@@ -203,17 +246,18 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("只对本机回环地址（127.0.0.1 / localhost）做负载测试。")
     names = [name for name in endpoints(["x"]) if name.split("/")[-1] in args.endpoints]
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    with contextlib.nullcontext(args.url) if args.url else own_server(args.workers) as url:
-        rows = run(url, names, args.clients, args.duration, headers, args.repeat)
+    with contextlib.nullcontext((args.url, None)) if args.url else own_server(args.workers) as (url, pid):
+        rows = run(url, names, args.clients, args.duration, headers, args.repeat, pid)
     if args.json:
         print(json.dumps([r.summary() for r in rows], ensure_ascii=False, indent=2))
         return
     table = Table(title=f"负载测试 {url}（{'外部服务' if args.url else f'本脚本启动，workers={args.workers}'}）")
-    for column in ("endpoint", "clients", "requests", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+    for column in ("endpoint", "clients", "requests", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms", "server CPU ms/req"):
         table.add_column(column, justify="left" if column == "endpoint" else "right")
     for r in rows:
         table.add_row(r.endpoint, str(r.clients), str(r.ok), str(r.failed), f"{r.rate:.1f}",
-                      f"{r.percentile(50):.0f}", f"{r.percentile(95):.0f}", f"{r.percentile(99):.0f}")
+                      f"{r.percentile(50):.0f}", f"{r.percentile(95):.0f}", f"{r.percentile(99):.0f}",
+                      "–" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:.1f}")
     console.print(table)
 
 

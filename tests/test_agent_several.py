@@ -144,13 +144,20 @@ def test_the_cap_covers_the_first_projects_and_names_the_rest(shipped_settings, 
 
 
 def test_a_follow_up_names_a_project_by_its_place_in_the_answer(offline):
+    """"那第二个呢？" in the order the answer showed them; "它" after several projects asks which one."""
     first = offline.ask("P-2025-002 和 P-2025-007 能进入立项吗？", ADMIN)
     assert sections(first) == ["P-2025-002", "P-2025-007"]
     second = offline.ask("那第二个呢？", ADMIN, conversation_id=first.conversation_id)
     assert [(t.name, t.args) for t in second.tool_calls] == [("check_readiness", {"project_id": "P-2025-007", "target_stage": "立项"})]
+    back = offline.ask("那第一个呢？", ADMIN, conversation_id=first.conversation_id)  # the list is still remembered
+    assert back.tool_calls[0].args["project_id"] == "P-2025-002"
+    assert offline.ask("那它还缺什么？", ADMIN, conversation_id=first.conversation_id).tool_calls[0].args["project_id"] == "P-2025-002"
     listed = offline.ask("我们有哪些项目处于评估阶段？", ADMIN)
     third = offline.ask("第一个项目的负责人是谁？", ADMIN, conversation_id=listed.conversation_id)
     assert third.tool_calls[0].args["project_id"] == "P-2025-001" and "陈立航" in third.answer
+    several = offline.ask("P-2025-002 和 P-2025-007 能进入立项吗？", ADMIN)
+    unclear = offline.ask("那它还缺什么？", ADMIN, conversation_id=several.conversation_id)
+    assert unclear.tool_calls == [] and "请说明是哪个项目" in unclear.answer
 
 
 def test_each_project_is_a_streamed_step(offline):

@@ -139,12 +139,16 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     closer = _CLOSER.search(text)
 
     earlier = several_of(previous.topic if previous else None)
-    if earlier and not named and (picked := _ordinal(text, earlier.ids)):
+    if earlier and previous and not named and (picked := _ordinal(text, earlier.ids)):
         if _bare(text):  # "那第二个呢？": the same question as before, about that one project
             if earlier.aspect == "readiness":
-                return Route("readiness", project_id=picked, target_stage=earlier.target, topic="readiness")
-            return Route("project", project_id=picked, topic="project")
-        named, refers_back = [picked], True
+                route = Route("readiness", project_id=picked, target_stage=earlier.target)
+            else:
+                route = Route("project", project_id=picked)
+        else:
+            route = understand(text.replace(_ORDINAL.search(text).group(0), f" {picked} ", 1), flow, None, None, glossary)
+        route.topic = previous.topic  # the list stays, so "那第一个呢？" still resolves next
+        return route
     if len(named) >= 2 and not drafting:
         aspect = "readiness" if readiness or closer else "record"
         target = _compared_stage(text, flow, closer) if aspect == "readiness" else None
