@@ -91,6 +91,9 @@ def recording_server(respond: Callable[[Call], tuple[int, object]]) -> Iterator[
         def do_GET(self) -> None:  # noqa: N802
             self._handle()
 
+        def do_PUT(self) -> None:  # noqa: N802
+            self._handle()
+
         def _handle(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             call = Call(self.command, self.path.split("?")[0], {k.lower(): v for k, v in self.headers.items()},

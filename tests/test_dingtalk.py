@@ -13,15 +13,17 @@ import time
 import httpx
 
 import pytest
-from dingtalk_stream import AckMessage, ChatbotMessage
+from dingtalk_stream import AckMessage, ChatbotMessage, Credential, DingTalkStreamClient, card_replier, stream
 from dingtalk_stream.frames import CallbackMessage
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlalchemy import select
 
+from assistant.agent.conversations import seen_signatures
 from assistant.agent.service import AssistantService
 from assistant.surfaces.api import create_app
 from assistant.settings import Settings
-from assistant.surfaces.dingtalk import LinkageChatbotHandler, SeenSignatures, sign, verify, webhook_allowed
+from assistant.surfaces.dingtalk import LinkageChatbotHandler, sign, verify, webhook_allowed
 from http_servers import recording_server, serve_app
 
 ROBOT_SECRET = "SEC-test-robot-secret"
@@ -181,15 +183,37 @@ def test_a_replayed_signature_is_refused_whatever_the_body(client, webhook):
     assert len(webhook.named("/robot/send")) == 1
 
 
-def test_replay_memory_forgets_signatures_once_they_expire():
-    seen = SeenSignatures(max_entries=3)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_database(request, tmp_path) -> str:
+    """One database two replicas share: a SQLite file, or the test PostgreSQL server (when given)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_a_signature_used_on_one_replica_is_refused_on_another(ding_settings, shipped_index, webhook, shared_database):
+    settings = ding_settings.model_copy(update={"database_url": SecretStr(shared_database)})
+    first, second = (TestClient(create_app(settings, AssistantService(settings, index=shipped_index))) for _ in range(2))
+    webhook.calls.clear()
+    headers = signed_headers()
+    assert first.post("/dingtalk/callback", json=payload("什么是专利导航？", webhook.url), headers=headers).status_code == 200
+    replay = second.post("/dingtalk/callback", json=payload("P-2025-001 的预算是多少？", webhook.url, staff="alice01"), headers=headers)
+    assert replay.status_code == 401 and "重放" in replay.json()["detail"]
+    assert second.post("/dingtalk/callback", json=payload("什么是专利导航？", webhook.url), headers=signed_headers(int(headers["timestamp"]) - 1)).status_code == 200
+    webhook.wait_for("/robot/send", count=2)
+    time.sleep(0.5)
+    assert len(webhook.named("/robot/send")) == 2
+
+
+def test_used_signatures_are_forgotten_only_once_they_expire(ding_settings, tmp_path):
+    store = AssistantService(ding_settings.model_copy(update={"database_url": SecretStr(f"sqlite:///{tmp_path / 'db.sqlite3'}")})).store
     now = 1_700_000_000_000
-    assert seen.first_use("a", expires_ms=now + 10, now_ms=now)
-    assert not seen.first_use("a", expires_ms=now + 10, now_ms=now + 5)
-    assert seen.first_use("b", expires_ms=now + 20, now_ms=now) and seen.first_use("c", expires_ms=now + 30, now_ms=now)
-    assert not seen.first_use("d", expires_ms=now + 40, now_ms=now)  # full of live signatures: refuse, never forget one early
-    assert seen.first_use("d", expires_ms=now + 40, now_ms=now + 11)  # "a" expired and made room
-    assert len(seen) == 3
+    assert store.first_use(now, "a", expires_ms=now + 10, now_ms=now)
+    assert not store.first_use(now, "a", expires_ms=now + 10, now_ms=now + 10)  # still within its hour
+    assert store.first_use(now, "b", expires_ms=now + 10, now_ms=now) and store.first_use(now + 5, "a", expires_ms=now + 15, now_ms=now)
+    assert store.first_use(now + 20, "c", expires_ms=now + 30, now_ms=now + 11)  # the first two are past: deleted
+    rows = store.database.run(lambda db: db.execute(select(seen_signatures.c.sign)).scalars().all())
+    assert sorted(rows) == ["a", "c"]
 
 
 @pytest.mark.parametrize("url", [
@@ -261,3 +285,32 @@ def test_webhooks_that_never_answer_do_not_hang_the_server(ding_settings, servic
         assert response.status_code == 200 and response.json()["hits"]
         assert time.monotonic() - started < 10
         app.state.dingtalk.close()
+
+
+def test_an_ai_card_service_that_never_answers_does_not_hold_the_answer(ding_settings, service, webhook, monkeypatch):
+    """The SDK posts AI cards (and fetches tokens) with no timeout of its own; ours applies, and the
+    answer still arrives as Markdown through the session webhook."""
+    release = threading.Event()
+
+    def respond(call):
+        if call.path == "/v1.0/oauth2/accessToken":
+            return 200, {"accessToken": "token", "expireIn": 7200}
+        release.wait(60)
+        return 200, {}
+
+    with recording_server(respond) as openapi:
+        try:
+            for module in (card_replier, stream):
+                monkeypatch.setattr(module, "DINGTALK_OPENAPI_ENDPOINT", openapi.url)
+            settings = ding_settings.model_copy(update={"dingtalk_ai_card": True, "dingtalk_reply_timeout": 1.0})
+            handler = LinkageChatbotHandler(settings, service)
+            handler.dingtalk_client = DingTalkStreamClient(Credential("ding-app", "app-secret"))
+            webhook.calls.clear()
+            for n, question in enumerate(("什么是专利导航？", "许可声明有哪几种？"), 1):
+                started = time.monotonic()
+                assert deliver(handler, payload(question, webhook.url)) == (AckMessage.STATUS_OK, "OK")
+                assert time.monotonic() - started < 15
+                assert len(markdown_replies(webhook)) == n
+            assert openapi.named("/v1.0/card/instances")  # a card was tried, and given up on
+        finally:
+            release.set()

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, Connection, Index, Integer, MetaData, Table, Text, func, insert, select
+from sqlalchemy import BigInteger, Column, Connection, Index, Integer, MetaData, Table, Text, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistant.agent.models import Answer, Citation
@@ -55,6 +55,13 @@ feedback_table = Table(
     Column("citations", Text, nullable=False),
     Column("created_at", Text, nullable=False),
 )
+seen_signatures = Table(
+    "seen_signatures", metadata,
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("sign", Text, primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("seen_signatures_by_expiry", "expires_at"),
+)
 
 
 @dataclass
@@ -79,7 +86,8 @@ def _cited(citations: list[Citation]) -> str:
 
 
 class ConversationStore:
-    """Turns, conversation owners and feedback in one database; safe to share between threads."""
+    """Turns, conversation owners, feedback and used DingTalk signatures in one database; safe to
+    share between threads."""
 
     def __init__(self, database: Database):
         self.database = database
@@ -95,6 +103,26 @@ class ConversationStore:
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             return db.scalar(select(conversations.c.owner).where(conversations.c.id == conversation_id)) == owner
+
+        return self.database.run(work)
+
+    def first_use(self, timestamp: int, signature: str, expires_ms: int, now_ms: int) -> bool:
+        """Record a signed callback; False if this (timestamp, sign) pair was recorded before (a replay).
+
+        The unique key decides, so replicas sharing the database accept each pair once. Pairs past
+        ``expires_at`` would fail the signature check anyway and are deleted on the way.
+        """
+
+        def work(db: Connection) -> bool:
+            db.execute(delete(seen_signatures).where(seen_signatures.c.expires_at < now_ms))
+            dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+            inserted = db.scalar(
+                dialect.insert(seen_signatures)
+                .values(timestamp=timestamp, sign=signature, expires_at=expires_ms)
+                .on_conflict_do_nothing()
+                .returning(seen_signatures.c.expires_at)
+            )
+            return inserted is not None
 
         return self.database.run(work)
 

@@ -4,8 +4,10 @@ Both paths share one `ChatbotHandler`: it answers in Markdown with numbered cita
 message's session webhook (or, with ``dingtalk_ai_card``, streams into an AI card). Slow work runs
 in a worker thread (`asyncio.to_thread` in stream mode; for the callback a small pool of its own, so
 a webhook that never answers cannot take the threads the HTTP routes need), and every reply is
-posted with a timeout, only to a webhook on DingTalk's own origins that has not yet expired.
-The callback's signature covers the timestamp, not the body, so each signature is accepted once.
+posted with a timeout (``dingtalk_reply_timeout``, also given to the SDK's own AI-card and token
+calls), only to a webhook on DingTalk's own origins that has not yet expired.
+The callback's signature covers the timestamp, not the body, so each signature is accepted once:
+the used pairs are kept in the service's database, which the replicas of a deployment share.
 The asker is known only by their staffId; a message without one is not answered.
 In group chats it answers only when @-mentioned; the asker's groups (``dingtalk_staff_groups``)
 are narrowed to those the group chat is mapped to (``dingtalk_conversation_groups``), because
@@ -22,14 +24,16 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import dingtalk_stream
 import httpx
+import requests
 from dingtalk_stream import AckMessage, ChatbotHandler, ChatbotMessage, Credential, DingTalkStreamClient
 from dingtalk_stream.frames import CallbackMessage
 from fastapi import FastAPI, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from assistant.agent.models import Answer
 from assistant.agent.service import AssistantService
@@ -46,7 +50,6 @@ FAILED = "抱歉，处理这个问题时出错了，请稍后再试；若问题�
 UNKNOWN_SENDER = "无法确认提问人的身份（消息缺少 staffId）：联动助手只回答本企业成员的提问。"
 MAX_AGE_MS = 3600 * 1000  # DingTalk: a signed request older than an hour is refused
 MAX_SKEW_MS = 60 * 1000  # and one from more than a minute in the future
-MAX_REMEMBERED = 100_000  # used signatures kept for replay checks (about 15 MB at most)
 
 
 def sign(timestamp: str, secret: str) -> str:
@@ -63,37 +66,6 @@ def verify(timestamp: str | None, signature: str | None, secret: str, now_ms: in
     if age > MAX_AGE_MS or age < -MAX_SKEW_MS:
         return False
     return hmac.compare_digest(sign(timestamp, secret), signature)
-
-
-class SeenSignatures:
-    """Signatures already accepted, each remembered until `verify` would refuse it anyway.
-
-    Bounded: when full of live signatures a new one is refused (the caller answers 503) rather
-    than a live one forgotten early, which would reopen its replay window. Event-loop use only;
-    each server process keeps its own.
-    """
-
-    def __init__(self, max_entries: int = MAX_REMEMBERED):
-        self.max_entries = max_entries
-        self._expiry: OrderedDict[str, int] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-    @property
-    def full(self) -> bool:
-        return len(self._expiry) >= self.max_entries
-
-    def first_use(self, key: str, expires_ms: int, now_ms: int) -> bool:
-        while self._expiry:
-            oldest, expiry = next(iter(self._expiry.items()))
-            if expiry > now_ms:
-                break
-            del self._expiry[oldest]
-        if key in self._expiry or self.full:
-            return False
-        self._expiry[key] = expires_ms
-        return True
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
@@ -155,6 +127,26 @@ def answer_markdown(answer: Answer) -> str:
     return "\n\n".join(parts)
 
 
+class _TimedRequests:
+    """``requests`` as the DingTalk SDK calls it (AI cards, access tokens, the stream connection),
+    with our timeout where a call gives none: the SDK gives none, so a silent server would hold the
+    answering thread for ever."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __getattr__(self, name: str):
+        attribute = getattr(requests, name)
+        if name not in ("get", "post", "put", "delete", "request"):
+            return attribute
+        return lambda *args, **kwargs: attribute(*args, **{"timeout": self.seconds, **kwargs})
+
+
+def give_the_sdk_a_timeout(seconds: float) -> None:
+    for module in (dingtalk_stream.card_replier, dingtalk_stream.chatbot, dingtalk_stream.stream):
+        module.requests = _TimedRequests(seconds)
+
+
 class LinkageChatbotHandler(ChatbotHandler):
     """Answers one DingTalk message; used by the stream client and by the HTTP callback."""
 
@@ -163,6 +155,7 @@ class LinkageChatbotHandler(ChatbotHandler):
         self.settings = settings
         self.service = service
         self.http = httpx.Client(timeout=settings.dingtalk_reply_timeout)
+        give_the_sdk_a_timeout(settings.dingtalk_reply_timeout)
 
     async def process(self, callback: CallbackMessage):
         await asyncio.to_thread(self.answer, ChatbotMessage.from_dict(callback.data))
@@ -253,7 +246,6 @@ def mount_dingtalk(app: FastAPI, settings: Settings, service: AssistantService) 
     """`/dingtalk/callback` for an outgoing robot: check the signature once, answer via the session webhook."""
     answerer = CallbackAnswerer(settings, service)
     app.state.dingtalk = answerer
-    seen = SeenSignatures()
     secret = settings.dingtalk_robot_secret.get_secret_value()
 
     @app.post("/dingtalk/callback", include_in_schema=False)
@@ -262,9 +254,7 @@ def mount_dingtalk(app: FastAPI, settings: Settings, service: AssistantService) 
         now_ms = int(time.time() * 1000)
         if not verify(timestamp, signature, secret, now_ms):
             raise HTTPException(401, "钉钉签名无效或已过期。")
-        if not seen.first_use(f"{timestamp}:{signature}", int(timestamp) + MAX_AGE_MS, now_ms):
-            if seen.full:
-                raise HTTPException(503, "钉钉回调过多，请稍后再试。")
+        if not await run_in_threadpool(service.store.first_use, int(timestamp), signature, int(timestamp) + MAX_AGE_MS, now_ms):
             raise HTTPException(401, "钉钉签名已被使用过（疑似重放），已拒绝。")
         try:
             message = ChatbotMessage.from_dict(json.loads(await request.body()))
