@@ -11,7 +11,7 @@ seconds per endpoint and client count, after a short warm-up. Questions and quer
 they are, so caches warm up). Printed per row: completed requests per second and latency p50/p95/p99
 of the successful ones; failures (status ≥ 400 or a transport error) are counted apart; for a
 server it started itself (on Linux), the server's CPU time per completed request, which other jobs
-on a shared machine disturb far less than the rates.
+on a shared machine disturb far less than the rates (``--json`` adds the clients' own).
 
 The clients run in this process: on a small machine they take CPU from the server, so compare
 rows measured on the same machine more than absolute figures. Loopback only: the point is the
@@ -84,6 +84,7 @@ class Row:
     statuses: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list, repr=False)
     cpu_seconds: float | None = None  # the server's CPU time during the row (own server on Linux)
+    client_cpu_seconds: float = 0.0  # this script's, whose clients share the machine
 
     @property
     def rate(self) -> float:
@@ -101,6 +102,7 @@ class Row:
         data.update(req_per_s=round(self.rate, 1), **{f"p{q}_ms": round(self.percentile(q), 1) for q in (50, 95, 99)})
         cpu = self.cpu_ms_per_request
         data["server_cpu_ms_per_req"] = None if cpu is None else round(cpu, 1)
+        data["client_cpu_ms_per_req"] = round(self.client_cpu_seconds / self.ok * 1000, 1) if self.ok else None
         return data
 
 
@@ -140,7 +142,7 @@ async def measure(url: str, name: str, make: Callable[[int], dict], clients: int
         for n in range(min(clients, 4)):  # warm-up: first answers load the index and the models
             await http.request(**make(first + n))
         row = Row(name, clients, duration)
-        cpu_before = cpu_seconds(server_pid)
+        cpu_before, client_before = cpu_seconds(server_pid), time.process_time()
         started = time.monotonic()
         stop = started + duration
 
@@ -169,7 +171,7 @@ async def measure(url: str, name: str, make: Callable[[int], dict], clients: int
 
         await asyncio.gather(ticker(), *(client(first + 4 + i) for i in range(clients)))
         row.seconds = time.monotonic() - started
-        cpu_after = cpu_seconds(server_pid)
+        cpu_after, row.client_cpu_seconds = cpu_seconds(server_pid), time.process_time() - client_before
         if cpu_before is not None and cpu_after is not None:
             row.cpu_seconds = cpu_after - cpu_before
     return row

@@ -28,7 +28,7 @@ def test_load_script_measures_each_endpoint(shipped_settings, shipped_index):
         assert row.ok > 0 and row.failed == 0, row.summary()
         assert len(row.latencies) == row.ok and row.rate == pytest.approx(row.ok / row.seconds)
         assert 0 < row.percentile(50) <= row.percentile(95) <= row.percentile(99)
-        assert row.cpu_seconds > 0 and row.summary()["server_cpu_ms_per_req"] > 0
+        assert row.cpu_seconds > 0 and row.summary()["server_cpu_ms_per_req"] > 0 and row.client_cpu_seconds > 0
     # each text embedded once (the query-vector cache would hide a repeat): no row asked another's questions
     assert len(embedded) > 2 * len(rows) and len(set(embedded)) == len(embedded)
 
