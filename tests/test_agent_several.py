@@ -81,6 +81,12 @@ def test_three_named_projects_each_answered_from_its_own_record(offline, shipped
     assert_verified(answer, shipped_index)
 
 
+def test_an_english_comparison_reads_the_records_through_the_glossary(offline, shipped_index):
+    answer = offline.ask("Compare the budgets of P-2025-001 and P-2025-004", ADMIN)
+    assert sections(answer) == ["P-2025-001", "P-2025-004"] and "380" in answer.answer and "520" in answer.answer
+    assert_verified(answer, shipped_index)
+
+
 def test_readiness_of_several_lists_what_each_one_misses(offline):
     answer = offline.ask("P-2025-002 和 P-2025-007 各自还缺什么？", ADMIN)
     assert sections(answer) == ["P-2025-002", "P-2025-007"]  # fewer unmet requirements first
