@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = SecretStr("")
     slack_app_token: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
+    slack_api_timeout: float = 10.0  # seconds for one Web API call; a silent API must not hold a worker
     slack_user_groups: dict[str, list[str]] = Field(default_factory=dict)
     slack_channel_groups: dict[str, list[str]] = Field(default_factory=dict)
 

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from pydantic import SecretStr
 
 from assistant.index import KnowledgeIndex
+from assistant.index.indexer import Indexer
 from assistant.index.lexical import LexicalIndex
 from assistant.index.store import is_member
 from assistant.settings import Settings
@@ -190,3 +192,55 @@ def test_on_a_chroma_server_any_data_dir_continues_the_index_even_after_a_kill(w
     assert sorted(stored) == known == sorted(replica._current().lexical.index.ids) == clean_build["chroma"]
     assert replica.store.read_record("journal") is None
     assert {"b0", "b1", "b2"} <= {h.doc_id.split("-")[0] for h in replica.search("必要专利披露", k=20, mode="bm25")}
+
+
+# --- two hosts, one shared index: PostgreSQL's advisory lock serialises their indexers (issue 12, item 3)
+
+
+def _host(data: Path, corpus: Path, database: str) -> Settings:
+    return _settings(data, corpus).model_copy(update={"database_url": SecretStr(database)})
+
+
+def test_indexers_on_two_hosts_sharing_postgresql_take_turns(world, postgres_url, caplog):
+    """Host 2 has its own data dir (its file lock is free) and still waits for host 1's indexer."""
+    tmp, corpus, folder_a, _ = world
+    held = threading.Event()
+
+    def host_one_indexes_for_a_while() -> None:
+        with Indexer(_host(tmp / "host1", corpus, postgres_url), None, None, tmp / "host1").locked():
+            held.set()
+            time.sleep(1.5)
+
+    threading.Thread(target=host_one_indexes_for_a_while).start()
+    assert held.wait(20)
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="assistant.index"):
+        report = KnowledgeIndex(_host(tmp / "host2", corpus, postgres_url)).sync([folder_a])
+    assert time.monotonic() - start >= 1.4 and report.added
+    assert "另一个索引进程正在更新 共享的知识库" in caplog.text
+
+
+def test_a_host_that_may_not_wait_says_so_and_a_killed_holder_frees_the_lock(world, postgres_url):
+    tmp, corpus, folder_a, _ = world
+    held, release = threading.Event(), threading.Event()
+
+    def host_one_holds() -> None:
+        with Indexer(_host(tmp / "host1", corpus, postgres_url), None, None, tmp / "host1").locked():
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=host_one_holds)
+    holder.start()
+    assert held.wait(20)
+    try:
+        busy = _linkage(tmp / "host2", corpus, "index", LINKAGE_DATABASE_URL=postgres_url, LINKAGE_INDEX_LOCK_TIMEOUT="0.5")
+    finally:
+        release.set()
+        holder.join()
+    assert busy.returncode == 2
+    assert "另一个索引进程仍在更新 共享的知识库" in busy.stderr and "Traceback" not in busy.stderr
+
+    killed = _linkage(tmp / "host1", corpus, "index", str(folder_a), crash="embedding", LINKAGE_DATABASE_URL=postgres_url)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    after = _linkage(tmp / "host2", corpus, "index", LINKAGE_DATABASE_URL=postgres_url, LINKAGE_INDEX_LOCK_TIMEOUT="5")
+    assert after.returncode == 0, after.stderr  # the server freed the dead indexer's lock with its connection

@@ -286,3 +286,28 @@ def test_manifest_matches_the_listeners():
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "files:write", "reactions:write", "commands", "im:history"} <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"]
+
+
+def test_a_slack_api_that_never_answers_delays_an_answer_by_the_timeout_only(slack_settings, service):
+    """Every Web API call has our timeout: a 👀 reaction that never returns is given up on, the
+    answer is still posted, and the event itself was acknowledged at once."""
+    import threading
+
+    release = threading.Event()
+
+    def respond(call):
+        if call.path.startswith("/api/reactions."):
+            release.wait(60)
+        return 200, {"ok": True, "ts": "1700000099.000100"}
+
+    with recording_server(respond) as silent:
+        try:
+            settings = slack_settings.model_copy(update={"slack_api_url": silent.url + "/api/", "slack_api_timeout": 1.0})
+            client = TestClient(create_app(settings, service))
+            started = time.monotonic()
+            assert send_event(client, mention("什么是专利导航？")).status_code == 200
+            assert time.monotonic() - started < 3
+            [posted] = silent.wait_for("/api/chat.postMessage", timeout=15)
+            assert "来源" in json.dumps(posted.params["blocks"], ensure_ascii=False)
+        finally:
+            release.set()

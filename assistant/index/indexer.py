@@ -65,6 +65,14 @@ def report_dict(report: IndexReport) -> dict:
     return data
 
 
+def _file_lock_taken(lock: FileLock, wait: float) -> bool:
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        return False
+    return True
+
+
 def crash_point(name: str) -> None:
     """Fault injection for the crash tests: ``LINKAGE_CRASH_AT=name`` kills the process here, like ``kill -9``."""
     if os.environ.get("LINKAGE_CRASH_AT") == name:
@@ -86,22 +94,32 @@ class Indexer:
     # ----- files of the data directory -----
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Only one indexer writes a data directory; a second one says so and waits."""
+        """Only one indexer writes a data directory; with a PostgreSQL database, only one writes the
+        shared index on any host (several hosts may index one Chroma server). A second one says so
+        and waits."""
+        from assistant.storage.database import PG_INDEX_LOCK, database_url, shared_lock_connection, try_advisory_lock
+
         lock = FileLock(str(self.settings.data_dir / "index.lock"))
+        self._take(lambda wait: _file_lock_taken(lock, wait), str(self.settings.data_dir))
+        shared = None
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            log.warning("另一个索引进程正在更新 %s，等待它结束……", self.settings.data_dir)
-            try:
-                lock.acquire(timeout=self.settings.index_lock_timeout)
-            except Timeout:
-                raise IndexBusyError(
-                    f"另一个索引进程仍在更新 {self.settings.data_dir}（已等待 {self.settings.index_lock_timeout:.0f} 秒），请稍后再试。"
-                ) from None
-        try:
+            url = database_url(self.settings)
+            if url.startswith("postgresql"):
+                shared = shared_lock_connection(url)
+                self._take(lambda wait: try_advisory_lock(shared, PG_INDEX_LOCK, wait), "共享的知识库（可能在另一台主机上）")
             yield
         finally:
+            if shared is not None:
+                shared.close()  # releases the advisory lock
             lock.release()
+
+    def _take(self, take: Callable[[float], bool], place: str) -> None:
+        """Take a lock at once, or say who holds it and wait up to ``index_lock_timeout`` seconds."""
+        if take(0):
+            return
+        log.warning("另一个索引进程正在更新 %s，等待它结束……", place)
+        if not take(self.settings.index_lock_timeout):
+            raise IndexBusyError(f"另一个索引进程仍在更新 {place}（已等待 {self.settings.index_lock_timeout:.0f} 秒），请稍后再试。")
 
     # The state (files, chunk ids, roots, generation) and the journal live beside the data: in the
     # data dir for the embedded store, on the Chroma server otherwise, so any machine may index it.

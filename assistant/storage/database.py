@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -32,6 +33,7 @@ log = logging.getLogger("assistant.storage")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_317_001  # advisory lock id: one migrating process at a time
+PG_INDEX_LOCK = 7_317_002  # advisory lock id: one indexer at a time on every host sharing the database
 _BUSY_TIMEOUT_S = 30
 _CONNECT_TIMEOUT_S = 10
 
@@ -196,3 +198,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def shared_lock_connection(url: str) -> Connection:
+    """An autocommit connection of its own for holding an advisory lock across a long task."""
+    where = make_url(url).render_as_string(hide_password=True)
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": _CONNECT_TIMEOUT_S})
+    try:
+        return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    except exc.DBAPIError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise StorageError(f"无法连接数据库 {where}（{reason}）：请检查数据库服务是否运行、LINKAGE_DATABASE_URL 是否正确。") from None
+
+
+def try_advisory_lock(connection: Connection, key: int, wait: float) -> bool:
+    """Take PostgreSQL's advisory lock ``key``, trying for up to ``wait`` seconds.
+
+    Session-level: held until the connection closes, so the server frees it when a holder dies.
+    """
+    deadline = time.monotonic() + wait
+    while not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True

@@ -2,7 +2,7 @@
 
 Slack wants an acknowledgement within 3 seconds, so every listener only acks and the real work
 runs as a bolt *lazy listener* in a worker thread (HTTP mode at `/slack/events` and Socket Mode
-alike). Visibility follows the people who will read the answer: a DM uses the asker's groups
+alike), never a request thread; every Web API call has a timeout (``slack_api_timeout``). Visibility follows the people who will read the answer: a DM uses the asker's groups
 (``slack_user_groups``); in a channel the asker's groups are narrowed to those the channel is
 mapped to (``slack_channel_groups``), and an unmapped channel gets public knowledge only.
 """
@@ -131,7 +131,7 @@ def build_slack_app(settings: Settings, service: AssistantService, socket_mode: 
     require(settings, "slack_bot_token", "slack_app_token" if socket_mode else "slack_signing_secret")
     token = settings.slack_bot_token.get_secret_value()
     secret = settings.slack_signing_secret.get_secret_value()
-    client = WebClient(token=token, base_url=settings.slack_api_url)
+    client = WebClient(token=token, base_url=settings.slack_api_url, timeout=settings.slack_api_timeout)
     app = App(
         client=client,
         signing_secret=secret or None,
@@ -248,6 +248,8 @@ def _react(client: WebClient, method: str, channel: str, ts: str) -> None:
         getattr(client, method)(channel=channel, timestamp=ts, name="eyes")
     except SlackApiError as exc:
         log.warning("Slack %s failed: %s", method, exc.response.get("error"))
+    except OSError as exc:  # a timeout or a refused connection
+        log.warning("Slack %s failed: %s", method, type(exc).__name__)
 
 
 def mount_slack(app: FastAPI, settings: Settings, service: AssistantService) -> None:
