@@ -160,6 +160,13 @@ def test_a_follow_up_names_a_project_by_its_place_in_the_answer(offline):
     assert unclear.tool_calls == [] and "请说明是哪个项目" in unclear.answer
 
 
+def test_a_draft_for_several_projects_asks_which_one_first(offline):
+    answer = offline.ask("帮我起草 P-2025-001 和 P-2025-002 的立项建议书", STANDARDS)
+    assert answer.tool_calls == [] and not answer.grounded
+    assert "一次只起草一个项目的材料" in answer.answer and "P-2025-001、P-2025-002" in answer.answer
+    assert_nothing_hidden(answer)
+
+
 def test_each_project_is_a_streamed_step(offline):
     events = list(offline.ask_stream("P-2025-001 和 P-2025-002 能进入立项吗？", ADMIN))
     steps = [(e.tool, e.args["project_id"]) for e in events if e.type == "step"]

@@ -142,6 +142,14 @@ def compose(composer: Composer, found: ProjectSet, sources: dict[int, Hit], ques
     return Composed("\n".join(lines), composer.cited, grounded=bool(composer.cited.items))
 
 
+def one_draft_at_a_time(composer: Composer, ids: list[str]) -> Composed:
+    """A draft is made per project: ask which one first (the ids are the asker's own words, nothing is revealed)."""
+    listed = "、".join(ids)
+    text = composer.t(f"一次只起草一个项目的材料，请指明先起草哪一个：{listed}（例如“帮我起草 {ids[0]} 的立项建议书”）。",
+                      f"One draft per request: which project first — {listed}? (e.g. \"draft the proposal for {ids[0]}\")")
+    return Composed(text, composer.cited, grounded=False)
+
+
 def notes(composer: Composer, found: ProjectSet) -> list[str]:
     """What the answer does not cover, said plainly: ids not found, projects beyond the cap."""
     t, lines = composer.t, []
