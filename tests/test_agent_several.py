@@ -81,6 +81,12 @@ def test_three_named_projects_each_answered_from_its_own_record(offline, shipped
     assert_verified(answer, shipped_index)
 
 
+def test_an_english_comparison_reads_the_records_through_the_glossary(offline, shipped_index):
+    answer = offline.ask("Compare the budgets of P-2025-001 and P-2025-004", ADMIN)
+    assert sections(answer) == ["P-2025-001", "P-2025-004"] and "380" in answer.answer and "520" in answer.answer
+    assert_verified(answer, shipped_index)
+
+
 def test_readiness_of_several_lists_what_each_one_misses(offline):
     answer = offline.ask("P-2025-002 和 P-2025-007 各自还缺什么？", ADMIN)
     assert sections(answer) == ["P-2025-002", "P-2025-007"]  # fewer unmet requirements first
@@ -158,6 +164,13 @@ def test_a_follow_up_names_a_project_by_its_place_in_the_answer(offline):
     several = offline.ask("P-2025-002 和 P-2025-007 能进入立项吗？", ADMIN)
     unclear = offline.ask("那它还缺什么？", ADMIN, conversation_id=several.conversation_id)
     assert unclear.tool_calls == [] and "请说明是哪个项目" in unclear.answer
+
+
+def test_a_draft_for_several_projects_asks_which_one_first(offline):
+    answer = offline.ask("帮我起草 P-2025-001 和 P-2025-002 的立项建议书", STANDARDS)
+    assert answer.tool_calls == [] and not answer.grounded
+    assert "一次只起草一个项目的材料" in answer.answer and "P-2025-001、P-2025-002" in answer.answer
+    assert_nothing_hidden(answer)
 
 
 def test_each_project_is_a_streamed_step(offline):

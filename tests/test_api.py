@@ -152,6 +152,17 @@ def test_search_and_chat_are_filtered_by_group(client):
     assert "P-2025-001" not in "".join(c["label"] for c in answer["citations"])
 
 
+def test_several_projects_in_one_question_are_filtered_by_group(client):
+    mine = client.post("/api/chat", json={"question": "我的项目哪些能进入下一阶段？"}, headers=STD).json()
+    assert {"P-2025-001", "P-2025-003", "P-2025-005", "P-2025-006"} <= set(re.findall(r"P-\d{4}-\d{3}", mine["answer"]))
+    assert not {"P-2025-002", "P-2025-004", "P-2025-007"} & set(re.findall(r"P-\d{4}-\d{3}", mine["answer"]))
+    named = client.post("/api/chat", json={"question": "P-2025-001 和 P-2025-002 哪个更接近立项？"}, headers=STD).json()
+    assert "未找到项目：P-2025-002" in named["answer"] and "高镍" not in named["answer"]
+    assert {c["doc_id"] for c in named["citations"] if c["source"] == "record"} == {"P-2025-001"}
+    anonymous = client.post("/api/chat", json={"question": "P-2025-001 和 P-2025-002 哪个更接近立项？"}).json()
+    assert "未找到项目：P-2025-001、P-2025-002" in anonymous["answer"] and anonymous["citations"] == []
+
+
 def test_readiness_checklist(client):
     report = client.get("/api/projects/P-2025-001/readiness", headers=STD).json()
     assert report["target_stage"] == "立项" and report["items"]

@@ -149,7 +149,9 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
             route = understand(text.replace(_ORDINAL.search(text).group(0), f" {picked} ", 1), flow, None, None, glossary)
         route.topic = previous.topic  # the list stays, so "那第一个呢？" still resolves next
         return route
-    if len(named) >= 2 and not drafting:
+    if len(named) >= 2 and drafting:  # one draft per request: which one first?
+        return Route("needs_project", project_ids=named)
+    if len(named) >= 2:
         aspect = "readiness" if readiness or closer else "record"
         target = _compared_stage(text, flow, closer) if aspect == "readiness" else None
         return Route("several", project_ids=named, aspect=aspect, target_stage=target, topic=SEVERAL)

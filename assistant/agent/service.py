@@ -210,6 +210,8 @@ class AssistantService:
             composer = Composer(part, scorer, relevance_floor(self.settings), cited, label=label)
             if route.kind == "out_of_scope":
                 sections.append(composer.decline(out_of_scope=True))
+            elif route.kind == "needs_project" and route.project_ids:
+                sections.append(several.one_draft_at_a_time(composer, route.project_ids))
             elif route.kind == "needs_project" or run is None:
                 sections.append(composer.needs_project([p.id for p in records.list_projects(ctx)]))
             elif route.kind == "several":

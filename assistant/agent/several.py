@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from assistant.agent.evidence import Scorer, content_tokens
+from assistant.agent.evidence import Scorer, content_tokens, relevance_text
 from assistant.agent.offline import Composed, Composer
 from assistant.agent.route import PROJECT_ID, Route
 from assistant.agent.tools import SourceBook, ToolRun, evidence_block, render_sources
@@ -134,12 +134,20 @@ def compose(composer: Composer, found: ProjectSet, sources: dict[int, Hit], ques
             lines += ["", *_readiness_section(composer, covered, sources, route.target_stage)]
     else:
         lines.insert(0, composer.banner(t("以下内容逐个摘自项目记录。", "From the project records, one by one.")))
-        asked = _asked(composer.scorer, question)
+        asked = _asked(composer.scorer, composer.focus)  # an English question's Chinese terms
         for covered in found.covered:
             hits = [sources[n] for n in covered.run.sources if n in sources]
             body = composer.project(covered.record, hits, asked).text.splitlines()[1:]
             lines += ["", f"▶ {body[0]}" if body else f"▶ {covered.record.id}", *body[1:]]
     return Composed("\n".join(lines), composer.cited, grounded=bool(composer.cited.items))
+
+
+def one_draft_at_a_time(composer: Composer, ids: list[str]) -> Composed:
+    """A draft is made per project: ask which one first (the ids are the asker's own words, nothing is revealed)."""
+    listed = "、".join(ids)
+    text = composer.t(f"一次只起草一个项目的材料，请指明先起草哪一个：{listed}（例如“帮我起草 {ids[0]} 的立项建议书”）。",
+                      f"One draft per request: which project first — {listed}? (e.g. \"draft the proposal for {ids[0]}\")")
+    return Composed(text, composer.cited, grounded=False)
 
 
 def notes(composer: Composer, found: ProjectSet) -> list[str]:
@@ -251,7 +259,7 @@ def evidence(book: SourceBook, found: ProjectSet, scorer: Scorer, question: str)
     """The numbered chunks a comparison is written from: each project's overview, and its chunks about
     what is asked (readiness: its materials table). The clauses behind the checklists stay out: the
     checklists reach the answer without the model, and a short prompt is a fast one on a CPU model."""
-    ids, asked = set(found.ids), _asked(scorer, question)
+    ids, asked = set(found.ids), _asked(scorer, relevance_text(question, scorer.index.settings.corpus_dir / "glossary.yaml"))
 
     def wanted(hit: Hit) -> bool:
         if hit.doc_id not in ids or hit.clause_title == "项目概况":
