@@ -26,11 +26,6 @@ from assistant.settings import Settings
 from assistant.tools.context import User
 
 QUESTIONS = Path(__file__).with_name("answers.yaml")
-# CI thresholds on the held-out test split (offline mode, e5-small). The targets are fact recall
-# >= 0.9 and false refusals <= 0.05; measured 0.827 and 0.056 (3 of 54), so CI holds what is
-# reached, not the target — raise these when the composer reaches more.
-TEST_FACT_RECALL = 0.8
-TEST_FALSE_REFUSALS = 0.06
 SPLITS = {"dev": QUESTIONS, "test": Path(__file__).with_name("answers-test.yaml")}
 
 

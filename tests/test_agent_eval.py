@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.agent.models import Answer
-from evals.answers import TEST_FACT_RECALL, TEST_FALSE_REFUSALS, AnswerQuestion, Outcome, Scores, eval_service, evaluate, load_split
+from evals.answers import AnswerQuestion, Outcome, Scores, eval_service, evaluate, load_split
+from evals.thresholds import TEST_FACT_RECALL, TEST_FALSE_REFUSALS, TEST_MISSED_REFUSALS
 
 
 def test_answer_question_sets_are_broad_and_disjoint():
@@ -27,7 +28,7 @@ def test_offline_answers_meet_thresholds_on_the_held_out_split(real_settings, re
     assert scores.fact_recall >= TEST_FACT_RECALL, failures
     assert scores.citation_validity == 1.0, failures
     assert scores.false_refusals <= TEST_FALSE_REFUSALS, failures
-    assert scores.missed_refusals == 0.0, failures
+    assert scores.missed_refusals <= TEST_MISSED_REFUSALS, failures
 
 
 def test_cli_exits_1_below_a_threshold(cli):
