@@ -149,6 +149,19 @@ def test_project_question_reads_the_record(service, shipped_index):
     assert_verbatim(answer, shipped_index)
 
 
+def test_record_lines_are_found_by_the_words_users_ask_with(service, shipped_index):
+    """A record's target standard names its body under a label ("标准化组织"), money in everyday
+    words finds the budget, and an English question is matched on the Chinese terms it names."""
+    body = ask(service, "P-2025-006 的目标标准归哪个组织？")
+    assert "中国电子工业标准化技术协会" in body.answer
+    money = ask(service, "P-2025-004 一共要花多少钱？")
+    assert "520" in money.answer
+    english = ask(service, "What is the total budget of P-2025-003?")
+    assert "450" in english.answer
+    for answer in (body, money, english):
+        assert_verbatim(answer, shipped_index)
+
+
 def test_records_invisible_without_the_group(service):
     hidden = ask(service, "P-2025-001 的预算是多少？", user=OUTSIDER)
     assert not hidden.grounded and "未找到项目" in hidden.answer

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from assistant.agent import several
 from assistant.agent.citations import CitationList, cite_markers, renumbered, verify
 from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
-from assistant.agent.evidence import Scorer, content_tokens, is_chinese
+from assistant.agent.evidence import Scorer, content_tokens, is_chinese, relevance_text
 from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import Composed, Composer
@@ -217,7 +217,9 @@ class AssistantService:
             elif route.kind == "several":
                 sections.append(several.compose(composer, run.result, book.hits, part))
             else:
-                asked = [t for t in content_tokens(part, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
+                # an English question about a record is matched on the Chinese terms it names
+                asked_text = relevance_text(part, self.settings.corpus_dir / "glossary.yaml")
+                asked = [t for t in content_tokens(asked_text, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
                 sections.append(composer.compose(run, book.hits, asked))
         if len(sections) == 1:
             return sections[0]
