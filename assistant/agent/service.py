@@ -11,6 +11,7 @@ pass-throughs to the deterministic tools, so surfaces never reach the index or t
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -37,6 +38,39 @@ if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only w
 
 Gathered = tuple[str, Route, ToolRun | None]  # (question part, its route, the evidence its tool gathered)
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
+
+
+_MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
+
+
+def _project_named(question: str, ctx: ToolContext) -> str | None:
+    """The visible project a question names by its name ("5G基站智能节能那个项目"), not its id.
+
+    Only a record's own words count: words of its name that no other visible record's name and no
+    public document uses. The project must be the only one so named.
+    """
+    user_dict = ctx.settings.corpus_dir / "terms.txt"
+    visible = ctx.records.visible(ctx.user.groups)
+    names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
+    public = _public_text(ctx.index, ctx.index.generation)
+    asked = set(content_tokens(question, user_dict))
+    found = []
+    for pid, words in names.items():
+        others = set().union(*(w for other, w in names.items() if other != pid))
+        own = [
+            w for w in words & asked
+            if len(w) >= 2 and w not in others and w not in public
+            and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
+        ]
+        if len(set("".join(own))) >= _MIN_NAME_CHARACTERS:
+            found.append(pid)
+    return found[0] if len(found) == 1 else None
+
+
+@lru_cache(maxsize=4)
+def _public_text(index: KnowledgeIndex, generation: int) -> str:
+    """Everything the index holds outside project records (per index generation), lower-cased."""
+    return "\n".join(h.text for h in index.find(None, groups=[]) if h.source != "record").lower()
 
 
 class AssistantService:
@@ -199,7 +233,10 @@ class AssistantService:
             for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
                 route.query = f"{route.query} {parts[0]}"
             return list(zip(parts, routes))
-        return [(question, understand(question, ctx.workflow, project_id, previous, glossary))]
+        route = understand(question, ctx.workflow, project_id, previous, glossary)
+        if route.kind == "knowledge" and not PROJECT_ID.search(question) and (named := _project_named(question, ctx)):
+            route = Route("project", project_id=named, topic="project")
+        return [(question, route)]
 
     def _extractive(
         self, gathered: list[Gathered], book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList, label: str
