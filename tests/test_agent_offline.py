@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from assistant.agent.evidence import MIN_KNOWN_SHARE, Scorer, content_tokens
+from assistant.agent.evidence import MIN_KNOWN_SHARE, Scorer, content_tokens, related_sides
 from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError, UnknownConversationError
@@ -101,6 +101,35 @@ def test_an_unknown_word_beside_known_ones_does_not_decline_the_question(service
     answer = ask(service, "联动指南立项的批文是什么？")
     assert answer.grounded
     assert_verbatim(answer, shipped_index)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "中国移动的食堂几点开门？",  # a clock time the corpus never states
+        "华岳通信技术股份有限公司的股票价格是多少？",  # a price
+        "深圳市标准技术研究院的联系电话是多少？",  # a phone number
+        "暗物质和必要专利有什么关系？",  # one side of the relation unknown to the corpus
+    ],
+)
+def test_an_off_topic_question_built_on_a_known_name_is_declined(service, question):
+    """Known names (an organisation, a project's company, a term) do not make the question answerable."""
+    answer = ask(service, question)
+    assert not answer.grounded and answer.citations == []
+    assert "不作猜测" in answer.answer
+
+
+def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_index):
+    """A question for a sum of money is answered when the quoted lines state one (the budget in 万元)."""
+    answer = ask(service, "P-2025-001 的预算一共多少钱？")
+    assert answer.grounded and "380" in answer.answer
+    assert_verbatim(answer, shipped_index)
+
+
+def test_related_sides_are_the_two_things_a_relation_question_relates():
+    assert related_sides("暗物质和必要专利有什么关系？") == ("暗物质", "必要专利")
+    assert related_sides("这份指南与现行的法律法规是什么关系？") == ("这份指南", "现行的法律法规")
+    assert related_sides("联动指南是谁起草的？") == ()
 
 
 def test_interrogative_and_demonstrative_forms_are_not_topic_words(shipped_index):

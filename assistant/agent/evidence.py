@@ -190,6 +190,10 @@ class Scorer:
         """
         if self.known_share(query_tokens) < MIN_KNOWN_SHARE:
             return []  # mostly words the knowledge base never uses: not a question about it
+        for side in related_sides(question):
+            tokens = content_tokens(side, self.user_dict)
+            if tokens and self.known_share(tokens) < MIN_KNOWN_SHARE:
+                return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base
         known = self.known(query_tokens)
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
@@ -199,6 +203,16 @@ class Scorer:
                 units = sentences(hit.text) or [hit.text]
                 closeness[hit.id] = max(SENTENCE_VECTORS.similarities(self.index, question, units))
         return [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
+
+
+_RELATION = re.compile(r"^(.+?)(?:和|与|跟|同)(.+?)(?:之间)?(?:有(?:什么|何|没有)|是什么|是怎样的?|存在什么)?的?(?:关系|关联|联系)")
+
+
+def related_sides(question: str) -> tuple[str, ...]:
+    """The two things a "A和B有什么关系" question relates (none for other questions): each must
+    be about the knowledge base, or the relation cannot be, whatever the other side names."""
+    relation = _RELATION.search(question)
+    return relation.groups() if relation else ()
 
 
 CROSS_LINGUAL_DROP = 0.05  # e5-small scores an English question about 0.05 lower against Chinese text

@@ -35,6 +35,19 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b|\bcover|\binclud|\bconsist", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
 
+# Answers of a kind a question names outright: a price, a clock time, a floor, a phone number, an
+# age. Such a question is answered only when the quoted sentences state one; otherwise the
+# knowledge base does not hold the answer, whatever names the question shares with it
+# ("某研究院的食堂几点开饭" quotes the institute, never a time).
+_REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern]] = [
+    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|\bhow much (?:money|does|do|is)\b|\bprice\b|\bcosts?\b", re.I),
+     re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
+    (re.compile(r"几点|\bwhat time\b", re.I), re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|\d{1,2}\s*[点時时](?!\d)|[上下]午|\b[ap]\.?m\b", re.I)),
+    (re.compile(r"几楼|几层|哪层|\bwhich floor\b", re.I), re.compile(r"\d+\s*[楼层]|\bfloor\b", re.I)),
+    (re.compile(r"电话|手机号|联系方式|\bphone\b", re.I), re.compile(r"\d{3,4}-?\d{7,8}|1\d{10}")),
+    (re.compile(r"年纪|多少岁|几岁|\bhow old\b", re.I), re.compile(r"\d+\s*(?:岁|周岁)|\byears old\b", re.I)),
+]
+
 
 # ----- composing answers -----
 
@@ -117,6 +130,8 @@ class Composer:
             return self.decline(out_of_scope=False)
         tokens = self.scorer.known(content_tokens(self.focus, self.scorer.user_dict)) or result.tokens
         picked = self._pick(result.hits, tokens)
+        if not picked:
+            return self.decline(out_of_scope=False)
         lines = [self.banner(self.t("以下句子摘自知识库原文（抽取式回答，未经大模型改写）：", "Extractive answer — sentences quoted from the knowledge base (Chinese originals), no language model involved:"))]
         for number, (hit, sentence) in enumerate(picked, 1):
             heading = (heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]) if len(sentence) < 6 else ""
@@ -130,6 +145,7 @@ class Composer:
         of the question's information it holds (near forms included; its clause's standard and
         title count as context), how close its clause is, the kind of answer asked for, novelty."""
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
+        wanted += [(states, 0.4) for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
         # Clauses are ranked by statistics of what the asker may see (coverage with visible document
         # frequencies, dense closeness), not by the fused search rank: BM25 statistics span chunks
         # the asker may not see, and must not steer the answer.
@@ -167,7 +183,8 @@ class Composer:
         return max(0.0, (similarity - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
 
     def _pick(self, hits: list[Hit], tokens: list[str]) -> list[tuple[Hit, str]]:
-        """The top sentences, at most three per clause and no near-duplicates."""
+        """The top sentences, at most three per clause and no near-duplicates; none when the
+        question asks for a kind of answer (a price, a time…) that none of them states."""
         scored = self.scored_sentences(hits, tokens)
         picked: list[tuple[Hit, str]] = []
         per_chunk: dict[str, int] = {}
@@ -178,6 +195,9 @@ class Composer:
                 continue
             picked.append((hit, sentence))
             per_chunk[hit.id] = per_chunk.get(hit.id, 0) + 1
+        required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
+        if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
+            return []
         return picked
 
     def _novelty(self, sentence: str, tokens: list[str]) -> float:
@@ -189,15 +209,18 @@ class Composer:
     def project(self, record: ProjectRecord, hits: list[Hit], asked: list[str]) -> Composed:
         """A project overview, or the record lines that answer a specific question about it."""
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)
+        # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
+        asked = [t for t in asked if t not in record.name] or asked
+        picked = self._with_sibling_rows(self._pick(hits, asked), asked) if asked else []
+        if asked and not picked:
+            return self.decline(out_of_scope=False)
         lines = [self.banner(self.t(f"以下内容摘自项目记录 {record.id}。", f"From project record {record.id}."))]
         if overview:
             head = next((u for u in overview.text.splitlines() if u.startswith("项目名称")), "")
             stage = next((u for u in overview.text.splitlines() if u.startswith("当前阶段")), "")
             lines.append(f"{record.id}：{record.name}（{record.stage}）{self.cite(overview, head or stage)}")
-        # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
-        asked = [t for t in asked if t not in record.name] or asked
         if asked:
-            for hit, sentence in self._with_sibling_rows(self._pick(hits, asked), asked):
+            for hit, sentence in picked:
                 lines.append(f"- {_display(sentence)}{self.cite(hit, sentence)}")
         elif overview:
             for line in overview.text.splitlines()[2:]:
