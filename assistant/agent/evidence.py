@@ -59,11 +59,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "组织": ("单位",),
     "类似": ("相关", "同类"),
     "单位": ("组织",),
-    # money in everyday words: a record states it as 预算/经费 in 万元
-    "钱": ("预算", "经费"),
-    "花费": ("预算", "经费"),
-    "费用": ("预算", "经费"),
-    "资金": ("预算", "经费"),
 }
 
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")

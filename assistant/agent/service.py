@@ -10,6 +10,7 @@ pass-throughs to the deterministic tools, so surfaces never reach the index or t
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from collections.abc import Iterable, Iterator
@@ -40,15 +41,18 @@ Gathered = tuple[str, Route, ToolRun | None]  # (question part, its route, the e
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
 
 
+_SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
 _MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
 
 
 def _project_named(question: str, ctx: ToolContext) -> str | None:
     """The visible project a question names by its name ("5G基站智能节能那个项目"), not its id.
 
-    Only a record's own words count: words of its name that no other visible record's name and no
+    The question must speak of a project ("…那个项目"); only a record's own words count: words of its name that no other visible record's name and no
     public document uses. The project must be the only one so named.
     """
+    if not _SAYS_PROJECT.search(question):  # "5G基站的辐射…" is not about the 5G project
+        return None
     user_dict = ctx.settings.corpus_dir / "terms.txt"
     visible = ctx.records.visible(ctx.user.groups)
     names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
