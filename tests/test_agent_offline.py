@@ -200,6 +200,8 @@ def test_a_project_named_by_its_name_reads_its_record(service, shipped_index):
     assert "刘振宇" not in ask(service, "工业互联网标识解析那个项目是谁牵头负责的？", user=OUTSIDER).answer
     general = ask(service, "什么是专利培育项目？")  # words a public document uses name no project
     assert all(call.name != "get_project" for call in general.tool_calls)
+    unsaid = ask(service, "工业互联网标识解析的安全性怎么样？")  # not said to be about a project
+    assert all(call.name != "get_project" for call in unsaid.tool_calls)
 
 
 def test_their_and_within_follow_ups_stay_with_the_project(service):
