@@ -178,6 +178,53 @@ def test_project_question_reads_the_record(service, shipped_index):
     assert_verbatim(answer, shipped_index)
 
 
+def test_a_record_question_finds_the_labelled_part_of_its_target_standard(service, shipped_index):
+    """A record's target standard names its body under a label ("标准化组织"): "哪个组织" finds it."""
+    body = ask(service, "P-2025-006 的目标标准归哪个组织？")
+    assert "中国电子工业标准化技术协会" in body.answer
+    assert_verbatim(body, shipped_index)
+
+
+def test_an_english_record_question_is_matched_on_its_glossary_terms(service, shipped_index):
+    english = ask(service, "What is the total budget of P-2025-003?")
+    assert "450" in english.answer
+    assert_verbatim(english, shipped_index)
+
+
+def test_a_project_named_by_its_name_reads_its_record(service, shipped_index):
+    """"工业互联网标识解析那个项目" names P-2025-003 by its own words; only a visible record can be named so."""
+    answer = ask(service, "工业互联网标识解析那个项目是谁牵头负责的？")
+    assert answer.tool_calls[0].name == "get_project" and answer.tool_calls[0].args["project_id"] == "P-2025-003"
+    assert "刘振宇" in answer.answer
+    assert_verbatim(answer, shipped_index)
+    assert "刘振宇" not in ask(service, "工业互联网标识解析那个项目是谁牵头负责的？", user=OUTSIDER).answer
+    general = ask(service, "什么是专利培育项目？")  # words a public document uses name no project
+    assert all(call.name != "get_project" for call in general.tool_calls)
+    unsaid = ask(service, "工业互联网标识解析的安全性怎么样？")  # not said to be about a project
+    assert all(call.name != "get_project" for call in unsaid.tool_calls)
+
+
+def test_their_and_within_follow_ups_stay_with_the_project(service):
+    first = ask(service, "P-2025-003 的负责人是谁？")
+    theirs = ask(service, "他们的目标标准由哪个组织负责？", conversation_id=first.conversation_id)
+    assert theirs.tool_calls[0].args.get("project_id") == "P-2025-003" and "工业互联网产业联盟" in theirs.answer
+    listed = ask(service, "P-2025-002 有哪些专利？")
+    within = ask(service, "其中哪些已经授权了？", conversation_id=listed.conversation_id)
+    assert within.tool_calls[0].args.get("project_id") == "P-2025-002"
+
+
+def test_a_picked_table_row_brings_the_rows_that_match_as_well(service, shipped_index):
+    """Every row matching the question is listed, not just the first few that scored."""
+    answer = ask(service, "P-2025-003 有哪些材料已经完成？")
+    assert answer.answer.count("｜完成") >= 12  # of its 21 finished materials (in three chunks); four before rows came together
+    assert "｜草稿" not in answer.answer and "｜进行中" not in answer.answer
+    patents = ask(service, "P-2025-002 有哪些已授权的专利？")
+    assert "CN202210965873.4" in patents.answer and "CN201910623458.1" in patents.answer
+    assert "CN202311204586.7" not in patents.answer  # 实审中
+    for a in (answer, patents):
+        assert_verbatim(a, shipped_index)
+
+
 def test_records_invisible_without_the_group(service):
     hidden = ask(service, "P-2025-001 的预算是多少？", user=OUTSIDER)
     assert not hidden.grounded and "未找到项目" in hidden.answer

@@ -178,3 +178,14 @@ def test_cli_projects_errors_exit_2_with_valid_values(cli):
     assert [p["id"] for p in mine] == ["P-2025-002"]
     hidden = cli("projects", "show", "P-2025-001", "--as-groups", MATERIALS_GROUP)
     assert hidden.exit_code == 2 and "P-2025-002" in hidden.stderr and "P-2025-003" not in hidden.stderr
+
+
+def test_record_overview_labels_the_parts_of_its_target_standard(admin_ctx):
+    """Users ask for a part ("哪个组织", "什么路线"): each part of the target standard is labelled."""
+    from assistant.ingest.records import record_document
+
+    record = admin_ctx.records.get("P-2025-003", None)
+    _, lines = record_document(record)
+    target = next(line.text for line in lines if line.text.startswith("目标标准："))
+    assert "标准化组织：工业互联网产业联盟" in target and "标准化路线：团体标准→行业标准" in target
+    assert "《工业互联网标识解析 二级节点轻量化解析协议技术要求》" in target

@@ -209,7 +209,9 @@ class Composer:
     def project(self, record: ProjectRecord, hits: list[Hit], asked: list[str]) -> Composed:
         """A project overview, or the record lines that answer a specific question about it."""
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)
-        picked = self._pick(hits, asked) if asked else []
+        # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
+        asked = [t for t in asked if t not in record.name] or asked
+        picked = self._with_sibling_rows(self._pick(hits, asked), asked) if asked else []
         if asked and not picked:
             return self.decline(out_of_scope=False)
         lines = [self.banner(self.t(f"以下内容摘自项目记录 {record.id}。", f"From project record {record.id}."))]
@@ -224,6 +226,21 @@ class Composer:
             for line in overview.text.splitlines()[2:]:
                 lines.append(f"- {line}{self.cite(overview, head or line)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
+
+    def _with_sibling_rows(self, picked: list[tuple[Hit, str]], asked: list[str]) -> list[tuple[Hit, str]]:
+        """A picked table row brings the rows of its table that match the question as well as it does:
+        "哪几件第三方专利" is answered by every such row, not by the first few sentences that fit."""
+        out: list[tuple[Hit, str]] = []
+        for hit, sentence in picked:
+            if (hit, sentence) in out:
+                continue
+            out.append((hit, sentence))
+            if not sentence.startswith("|"):
+                continue
+            bar = self.scorer.coverage(asked, sentence)
+            rows = [u for u in quote_units(hit.text) if u.startswith("|")]
+            out += [(hit, row) for row in rows if row != sentence and (hit, row) not in picked + out and bar > 0 and self.scorer.coverage(asked, row) >= bar]
+        return out
 
     def projects(self, projects: list[ProjectSummary], hits: list[Hit], stage: str | None) -> Composed:
         if not projects:

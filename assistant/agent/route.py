@@ -34,7 +34,11 @@ _LIST = re.compile(
     r"项目(?:列表|清单)|(?:有哪些|哪些|所有|全部|列出|列一下|查看|看到)(?:联动)?项目|\blist (?:the |all |my )?projects|which projects",
     re.IGNORECASE,
 )
-_ANAPHORA = re.compile(r"它|该项目|这个项目|此项目|这一项目|那个项目|上述项目|\bit\b|\bits\b|this project|that project", re.IGNORECASE)
+_ANAPHORA = re.compile(
+    r"它|他们|她们|该项目|这个项目|此项目|这一项目|那个项目|上述项目|\bit\b|\bits\b|\btheir\b|this project|that project", re.IGNORECASE
+)
+# "其中…" right after an answer about one project asks within that answer (its patents, its team)
+_WITHIN = re.compile(r"^(?:那么?)?其中")
 _FOLLOW_UP = re.compile(
     r"^(?:那|那么|还有|另外|此外|它|and\b|what about|how about)|呢[？?]?$|它|(?<!应)该(?!项目)|这个|那个|上述|刚才|\bit\b",
     re.IGNORECASE,
@@ -133,7 +137,8 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
         return Route("out_of_scope")
     named = list(dict.fromkeys(m.upper() for m in PROJECT_ID.findall(text)))
     remembered = project_id or (previous.project_id if previous else None)
-    refers_back = bool(_ANAPHORA.search(text))
+    within_last = bool(previous and previous.topic == "project" and _WITHIN.search(text) and not _STANDARD_CODE.search(text))
+    refers_back = bool(_ANAPHORA.search(text)) or within_last
     readiness = bool(_READINESS.search(text))
     drafting = bool(_DRAFT.search(text)) and not _ABOUT_DRAFTING.search(text)
     closer = _CLOSER.search(text)

@@ -10,7 +10,9 @@ pass-throughs to the deterministic tools, so surfaces never reach the index or t
 
 from __future__ import annotations
 
+import re
 import threading
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from assistant.agent import several
 from assistant.agent.citations import CitationList, cite_markers, renumbered, verify
 from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
-from assistant.agent.evidence import Scorer, content_tokens, is_chinese
+from assistant.agent.evidence import Scorer, content_tokens, is_chinese, relevance_text
 from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import Composed, Composer
@@ -37,6 +39,42 @@ if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only w
 
 Gathered = tuple[str, Route, ToolRun | None]  # (question part, its route, the evidence its tool gathered)
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
+
+
+_SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
+_MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
+
+
+def _project_named(question: str, ctx: ToolContext) -> str | None:
+    """The visible project a question names by its name ("5G基站智能节能那个项目"), not its id.
+
+    The question must speak of a project ("…那个项目"); only a record's own words count: words of its name that no other visible record's name and no
+    public document uses. The project must be the only one so named.
+    """
+    if not _SAYS_PROJECT.search(question):  # "5G基站的辐射…" is not about the 5G project
+        return None
+    user_dict = ctx.settings.corpus_dir / "terms.txt"
+    visible = ctx.records.visible(ctx.user.groups)
+    names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
+    public = _public_text(ctx.index, ctx.index.generation)
+    asked = set(content_tokens(question, user_dict))
+    found = []
+    for pid, words in names.items():
+        others = set().union(*(w for other, w in names.items() if other != pid))
+        own = [
+            w for w in words & asked
+            if len(w) >= 2 and w not in others and w not in public
+            and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
+        ]
+        if len(set("".join(own))) >= _MIN_NAME_CHARACTERS:
+            found.append(pid)
+    return found[0] if len(found) == 1 else None
+
+
+@lru_cache(maxsize=4)
+def _public_text(index: KnowledgeIndex, generation: int) -> str:
+    """Everything the index holds outside project records (per index generation), lower-cased."""
+    return "\n".join(h.text for h in index.find(None, groups=[]) if h.source != "record").lower()
 
 
 class AssistantService:
@@ -199,7 +237,10 @@ class AssistantService:
             for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
                 route.query = f"{route.query} {parts[0]}"
             return list(zip(parts, routes))
-        return [(question, understand(question, ctx.workflow, project_id, previous, glossary))]
+        route = understand(question, ctx.workflow, project_id, previous, glossary)
+        if route.kind == "knowledge" and not PROJECT_ID.search(question) and (named := _project_named(question, ctx)):
+            route = Route("project", project_id=named, topic="project")
+        return [(question, route)]
 
     def _extractive(
         self, gathered: list[Gathered], book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList, label: str
@@ -217,7 +258,9 @@ class AssistantService:
             elif route.kind == "several":
                 sections.append(several.compose(composer, run.result, book.hits, part))
             else:
-                asked = [t for t in content_tokens(part, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
+                # an English question about a record is matched on the Chinese terms it names
+                asked_text = relevance_text(part, self.settings.corpus_dir / "glossary.yaml")
+                asked = [t for t in content_tokens(asked_text, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
                 sections.append(composer.compose(run, book.hits, asked))
         if len(sections) == 1:
             return sections[0]

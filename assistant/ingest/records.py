@@ -254,9 +254,11 @@ def record_document(record: ProjectRecord) -> tuple[DocumentMeta, list[Line]]:
     ]
     target = data.get("target_standard") or {}
     if isinstance(target, dict) and target:
-        overview.append(
-            "目标标准：" + "，".join(f"{v}" for v in (target.get("level"), target.get("title"), target.get("body"), target.get("route")) if v)
-        )
+        # each part labelled, so a question naming the part ("哪个组织", "什么路线") finds its line
+        named = "".join(v for v in (target.get("level"), f"《{target['title']}》" if target.get("title") else "") if v)
+        parts = [f"目标标准：{named}"] if named else []
+        parts += [f"{label}：{target[key]}" for label, key in (("标准化组织", "body"), ("标准化路线", "route")) if target.get(key)]
+        overview.append("；".join(parts))
     lines = _section("项目概况", [Line(text=t) for t in overview])
     if data.get("summary"):
         lines += _section("技术摘要", [Line(text=" ".join(str(data["summary"]).split()))])
