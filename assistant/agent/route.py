@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from assistant.agent.conversations import Turn
+from assistant.agent.evidence import content_tokens
+from assistant.index import KnowledgeIndex
 from assistant.index.lexical import expand_english
+from assistant.tools.context import ToolContext
 from assistant.tools.drafting import DEFAULT_KIND
 from assistant.tools.workflow import Workflow
 
@@ -283,3 +287,40 @@ def _asks_about_stage(text: str, stage: str) -> bool:
         r"|准备(?:哪些|什么)|(?:哪些|什么)材料|产出|输出)"
     )
     return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?(?:的|结束前|之前|期间|里|中)?{generic}|什么是(?:项目)?{stage}", text))
+
+
+_SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
+_MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
+
+
+def project_named(question: str, ctx: ToolContext) -> str | None:
+    """The visible project a question names by its name ("5G基站智能节能那个项目"), not its id.
+
+    The question must speak of a project ("…那个项目"); only a record's own words count: words of
+    its name that no other visible record's name and no public document uses. The project must be
+    the only one so named.
+    """
+    if not _SAYS_PROJECT.search(question):  # "5G基站的辐射…" is not about the 5G project
+        return None
+    user_dict = ctx.settings.corpus_dir / "terms.txt"
+    visible = ctx.records.visible(ctx.user.groups)
+    names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
+    public = _public_text(ctx.index, ctx.index.generation)
+    asked = set(content_tokens(question, user_dict))
+    found = []
+    for pid, words in names.items():
+        others = set().union(*(w for other, w in names.items() if other != pid))
+        own = [
+            w for w in words & asked
+            if len(w) >= 2 and w not in others and w not in public
+            and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
+        ]
+        if len(set("".join(own))) >= _MIN_NAME_CHARACTERS:
+            found.append(pid)
+    return found[0] if len(found) == 1 else None
+
+
+@lru_cache(maxsize=4)
+def _public_text(index: KnowledgeIndex, generation: int) -> str:
+    """Everything the index holds outside project records (per index generation), lower-cased."""
+    return "\n".join(h.text for h in index.find(None, groups=[]) if h.source != "record").lower()
