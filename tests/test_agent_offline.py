@@ -434,3 +434,12 @@ def test_the_best_clause_may_give_every_sentence_of_the_answer(real_service, rea
     answer = ask(real_service, "还没授权、正在审查的专利申请也需要披露吗？")
     assert "尚在审查中的专利申请" in answer.answer
     assert_verbatim(answer, real_index)
+
+
+def test_a_follow_up_resolves_to_the_project_a_knowledge_answer_quoted(service):
+    """"刘振宇负责的是哪个项目？" is answered from one record's team table; "那它…" then means that project."""
+    first = ask(service, "刘振宇负责的是哪个项目？")
+    assert {c.doc_id for c in first.citations if c.source == "record"} == {"P-2025-003"}
+    answer = ask(service, "那它一共批了多少预算？", conversation_id=first.conversation_id)
+    assert [c.name for c in answer.tool_calls] == ["get_project"] and answer.tool_calls[0].args["project_id"] == "P-2025-003"
+    assert answer.grounded and "P-2025-003" in answer.answer
