@@ -136,7 +136,8 @@ def split_questions(text: str) -> list[str]:
 
 
 _EN_STAGE_QUESTION = re.compile(
-    r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b", re.IGNORECASE
+    r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b"
+    r"|\b(?:must|need|needs|have to)\b.*\b(?:(?:move|go|get)s? (?:in)?to|enter(?:s|ing)?)\b", re.IGNORECASE
 )
 
 
@@ -205,7 +206,9 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     if len(stages) == 1 and not _STANDARD_CODE.search(text) and _asks_about_stage(text, stages[0]):
         return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     if glossary is not None and not _CJK.search(text) and _EN_STAGE_QUESTION.search(text) and not _STANDARD_CODE.search(text):
-        stages = _stages_in(expand_english(text, glossary)[len(text):], flow)
+        # "evaluation and improvement" expands word by word, in any order ("改进 评价"): a stage may be two of them joined
+        words = expand_english(text, glossary)[len(text):].split()
+        stages = _stages_in(" ".join(words + [a + b for a in words for b in words if a != b]), flow)
         if len(stages) == 1:
             return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     query = text
