@@ -451,3 +451,23 @@ def test_two_questions_about_a_project_named_by_its_words_are_both_answered(serv
     assert [(c.name, c.args.get("project_id")) for c in answer.tool_calls] == [("get_project", "P-2025-002")]
     assert "周雅琴" in answer.answer and "260" in answer.answer
     assert_verbatim(answer, shipped_index)
+
+
+@pytest.mark.slow
+def test_a_within_follow_up_asks_within_the_previous_question(real_service, real_index):
+    """"其中哪些是第三方的？" after "有哪些专利？" is about the patents: the rows whose owner is a third
+    party, not only the prose that mentions third-party patents."""
+    first = ask(real_service, "P-2025-004 有哪些专利？")
+    answer = ask(real_service, "其中哪些是第三方的？", conversation_id=first.conversation_id)
+    for number in ("CN202010785316.9", "CN202180047693.2"):
+        assert number in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+def test_the_within_follow_up_carries_the_previous_question(admin_ctx):
+    from assistant.agent.conversations import Turn
+    from assistant.agent.route import understand
+
+    previous = Turn(question="P-2025-004 有哪些专利？", answer="…", project_id="P-2025-004", topic="project", citations=[])
+    route = understand("其中哪些是第三方的？", admin_ctx.workflow, None, previous)
+    assert (route.kind, route.project_id) == ("project", "P-2025-004") and "专利" in route.query
