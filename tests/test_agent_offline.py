@@ -471,3 +471,22 @@ def test_the_within_follow_up_carries_the_previous_question(admin_ctx):
     previous = Turn(question="P-2025-004 有哪些专利？", answer="…", project_id="P-2025-004", topic="project", citations=[])
     route = understand("其中哪些是第三方的？", admin_ctx.workflow, None, previous)
     assert (route.kind, route.project_id) == ("project", "P-2025-004") and "专利" in route.query
+
+
+@pytest.mark.parametrize(
+    ("question", "groups"),
+    [("车路协同路侧感知那个项目申请的专利号是多少？", ["知识产权部"]), ("浸没式液冷那个项目总预算是多少？谁负责？", ["车路协同研究所"])],
+)
+def test_a_project_named_by_words_the_user_cannot_see_is_declined(service, question, groups):
+    """The words naming the project occur only in records of other groups: for this user the index
+    holds no such project, and generic sentences about budgets or patents are no answer."""
+    answer = ask(service, question, User(name="u", groups=groups))
+    assert not answer.grounded
+
+
+def test_the_project_words_are_what_precedes_项目():
+    from assistant.agent.evidence import named_project
+
+    assert named_project("浸没式液冷那个项目总预算是多少？") == ("浸没式液冷",)
+    assert named_project("液冷充电枪项目涉及哪些第三方专利？") == ("液冷充电枪",)
+    assert named_project("联动指南的工作原则有哪些？") == ()
