@@ -21,7 +21,8 @@ from assistant.tools.records import ProjectRecord, ProjectSummary
 from assistant.tools.workflow import Citation as ClauseRef
 from assistant.tools.workflow import StageInfo
 
-_MAX_SENTENCES = 4
+_WHOLE_CLAUSE = 6  # a clause the question names is quoted whole when it has at most this many sentences
+_MAX_SENTENCES = 4  # one clause may give them all: the best clause often holds the whole answer
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
@@ -183,18 +184,25 @@ class Composer:
         return max(0.0, (similarity - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
 
     def _pick(self, hits: list[Hit], tokens: list[str]) -> list[tuple[Hit, str]]:
-        """The top sentences, at most three per clause and no near-duplicates; none when the
+        """The top sentences, no near-duplicates; none when the
         question asks for a kind of answer (a price, a time…) that none of them states."""
         scored = self.scored_sentences(hits, tokens)
         picked: list[tuple[Hit, str]] = []
-        per_chunk: dict[str, int] = {}
+        best = scored[0][1] if scored else None
+        units = quote_units(best.text) if best else []
+        if (
+            best and len(best.clause_title) >= 2 and best.clause_title in self.focus and self.scorer.coverage(tokens, best.clause_title) >= 0.8
+            and len(units) <= _WHOLE_CLAUSE and not any(u.startswith("|") for u in units)
+        ):
+            # the question is about a short clause and nothing else ("对标跟踪具体是跟谁对标"): its every line is the answer
+            scored = [(score, hit, sentence) for score, hit, sentence in scored if hit.id == best.id]
+            scored.sort(key=lambda item: units.index(item[2]) if item[2] in units else len(units))
+            return [(hit, sentence) for _, hit, sentence in scored]
         for score, hit, sentence in scored:
             if len(picked) == _MAX_SENTENCES or (picked and score < 0.8 * scored[0][0]):
                 break
-            if per_chunk.get(hit.id, 0) >= 3 or any(_similar(sentence, s) for _, s in picked):
-                continue
-            picked.append((hit, sentence))
-            per_chunk[hit.id] = per_chunk.get(hit.id, 0) + 1
+            if not any(_similar(sentence, s) for _, s in picked):
+                picked.append((hit, sentence))
         required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
         if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
             return []
