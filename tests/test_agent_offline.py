@@ -443,3 +443,11 @@ def test_a_follow_up_resolves_to_the_project_a_knowledge_answer_quoted(service):
     answer = ask(service, "那它一共批了多少预算？", conversation_id=first.conversation_id)
     assert [c.name for c in answer.tool_calls] == ["get_project"] and answer.tool_calls[0].args["project_id"] == "P-2025-003"
     assert answer.grounded and "P-2025-003" in answer.answer
+
+
+def test_two_questions_about_a_project_named_by_its_words_are_both_answered(service, shipped_index):
+    """The project is named in the first part only; each part gets its own record lines."""
+    answer = ask(service, "高镍单晶正极材料那个项目谁牵头？总共预算多少万？")
+    assert [(c.name, c.args.get("project_id")) for c in answer.tool_calls] == [("get_project", "P-2025-002")]
+    assert "周雅琴" in answer.answer and "260" in answer.answer
+    assert_verbatim(answer, shipped_index)

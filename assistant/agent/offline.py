@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
 from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, heading_before, is_chinese, relevance_text
+from assistant.agent.route import split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
 from assistant.tools.drafting import Draft
@@ -219,7 +220,7 @@ class Composer:
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)
         # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
         asked = [t for t in asked if t not in record.name] or asked
-        picked = self._with_sibling_rows(self._pick(hits, asked), asked) if asked else []
+        picked = self._with_sibling_rows(self._pick_per_part(hits, asked), asked) if asked else []
         if asked and not picked:
             return self.decline(out_of_scope=False)
         lines = [self.banner(self.t(f"以下内容摘自项目记录 {record.id}。", f"From project record {record.id}."))]
@@ -234,6 +235,20 @@ class Composer:
             for line in overview.text.splitlines()[2:]:
                 lines.append(f"- {line}{self.cite(overview, head or line)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
+
+    def _pick_per_part(self, hits: list[Hit], asked: list[str]) -> list[tuple[Hit, str]]:
+        """The lines for each question in the message ("谁牵头？总共预算多少万？"): one part's best
+        lines must not crowd out the other's."""
+        parts = split_questions(self.question)
+        if len(parts) < 2:
+            return self._pick(hits, asked)
+        picked: list[tuple[Hit, str]] = []
+        for part in parts:
+            words = content_tokens(relevance_text(part, self.scorer.index.settings.corpus_dir / "glossary.yaml"), self.scorer.user_dict)
+            own = [t for t in asked if t in words]
+            sub = Composer(part, self.scorer, self.min_relevance, self.cited, self.label)
+            picked += [p for p in sub._pick(hits, own or asked) if p not in picked]
+        return picked
 
     def _with_sibling_rows(self, picked: list[tuple[Hit, str]], asked: list[str]) -> list[tuple[Hit, str]]:
         """A picked table row brings the rows of its table that match the question as well as it does:

@@ -196,6 +196,10 @@ class AssistantService:
         glossary = self.settings.corpus_dir / "glossary.yaml"
         parts = split_questions(question)
         routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
+        named = project_named(question, ctx) if all(r.kind == "knowledge" for r in routes) and not PROJECT_ID.search(question) else None
+        if named:  # "某某那个项目谁牵头？总共预算多少万？": the whole message is about that project
+            route = understand(question, ctx.workflow, named, previous, glossary)  # "…还差什么？" is its readiness
+            return [(question, route if route.project_id == named and route.kind != "knowledge" else Route("project", project_id=named, topic="project"))]
         if len(parts) > 1 and all(r.kind == "knowledge" for r in routes):
             for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
                 route.query = f"{route.query} {parts[0]}"
