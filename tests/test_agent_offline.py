@@ -103,6 +103,32 @@ def test_an_unknown_word_beside_known_ones_does_not_decline_the_question(service
     assert_verbatim(answer, shipped_index)
 
 
+def test_everyday_wording_counts_only_the_nouns_against_the_question(shipped_index):
+    """"原本打算啥时候弄完" are verbs, adverbs and pronouns the corpus never uses: they say how the
+    question is asked. Its noun (指南) is the corpus's. An off-topic question keeps its unknown nouns."""
+    scorer = Scorer(shipped_index)
+    colloquial = "这个指南原本打算啥时候弄完？"
+    assert scorer.known_share(content_tokens(colloquial, scorer.user_dict)) < MIN_KNOWN_SHARE
+    assert scorer.topic_share(colloquial) >= MIN_KNOWN_SHARE
+    for off_topic in ("Python 怎么读取文件？", "红烧肉怎么做？", "如何申请美国签证？"):
+        assert scorer.topic_share(off_topic) < MIN_KNOWN_SHARE, off_topic
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "fact"), [("这个指南原本打算啥时候弄完？", "2024 年 12 月"), ("指南打算从哪天起开始施行？", None)])
+def test_a_colloquial_question_close_to_a_clause_is_answered(real_service, real_index, question, fact):
+    answer = ask(real_service, question)
+    assert answer.grounded
+    assert fact is None or fact in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["闫坤平时有什么爱好？", "给我推荐几本好看的小说", "周末适合去爬山吗？"])
+def test_everyday_wording_far_from_every_clause_is_still_declined(real_service, question):
+    assert not ask(real_service, question).grounded
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -21,12 +21,17 @@ import numpy as np
 
 from assistant.index import Hit, KnowledgeIndex
 from assistant.index.embeddings import relevance_floor
+from assistant.index.lexical import _tokenizer as lexical_tokenizer
 from assistant.index.lexical import expand_english, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
 STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
-_KEYWORD_ONLY_COVERAGE = 0.8  # the same for a chunk that dense search did not return
+_KEYWORD_ONLY_COVERAGE = 0.8
+# How close (share of the way from the relevance floor to 1) some clause must be for a question in
+# everyday words to count as about the corpus (dev split: off-topic questions reach 0.23, answerable
+# colloquial ones 0.35 and more with e5-small)
+COLLOQUIAL_CLOSENESS = 0.3  # the same for a chunk that dense search did not return
 
 # Words that say what kind of answer is wanted, not what it is about.
 _QUESTION_WORDS = frozenset(
@@ -83,6 +88,34 @@ def _content_tokens(text: str, user_dict) -> tuple[str, ...]:
     tokens = [t for t in dict.fromkeys(tokenize(text, user_dict)) if t not in _QUESTION_WORDS and not _QUESTION_FORMS.match(t)]
     # jieba's search mode also yields words straddling two others ("动工" in "联动工作"): noise.
     return tuple(t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t))
+
+
+# Parts of speech that say how a question is asked rather than what about: verbs, adverbs,
+# pronouns, time words, numerals ("原本打算啥时候弄完", "从哪天起开始施行"). A user's colloquial
+# wording in them need not occur in the corpus for the question to be about the corpus.
+_HOW_FLAGS = frozenset("v d r t p c u y m q f z e o vd ad ul uj uz ug uv".split())
+
+
+def worded(text: str, user_dict) -> list[tuple[str, list[str]]]:
+    """Each word of a question (jieba.posseg) with its part of speech's how/what flag and content tokens."""
+    return list(_worded(text, str(user_dict)))
+
+
+@lru_cache(maxsize=4096)
+def _worded(text: str, user_dict: str) -> tuple[tuple[bool, tuple[str, ...]], ...]:
+    out = []
+    for word in _posseg(user_dict).cut(_QUESTION_PHRASES.sub(" ", text)):
+        tokens = tuple(content_tokens(word.word, user_dict))
+        if tokens:
+            out.append((word.flag in _HOW_FLAGS, tokens))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def _posseg(user_dict: str):
+    import jieba.posseg
+
+    return jieba.posseg.POSTokenizer(lexical_tokenizer(user_dict))
 
 
 @dataclass
@@ -189,6 +222,21 @@ class Scorer:
             covered += sum(marks)
         return covered / total if total else 0.0
 
+    def topic_share(self, question: str) -> float:
+        """``known_share`` of a question's words, leaving out the unknown words that only say how it
+        is asked (verbs, adverbs, pronouns…): "这个指南原本打算啥时候弄完" is about the guideline,
+        "闫坤平时有什么爱好" is not (爱好 is what it asks about, and no document uses it)."""
+        kept = [t for how, tokens in worded(question, self.user_dict) if not (how and not self.known(list(tokens))) for t in tokens]
+        return self.known_share(kept) if kept else 0.0
+
+    def _colloquial(self, question: str, hits: list[Hit], floor: float) -> bool:
+        """A question worded in words the corpus does not use is still about it when its nouns are
+        the corpus's and a clause is clearly close in meaning ("这个指南原本打算啥时候弄完")."""
+        best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
+        if not question or best < floor + COLLOQUIAL_CLOSENESS * (1 - floor):
+            return False
+        return self.topic_share(relevance_text(question, self.index.settings.corpus_dir / "glossary.yaml")) >= MIN_KNOWN_SHARE
+
     def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
 
@@ -199,14 +247,14 @@ class Scorer:
         stands in for it. An English question is measured against Chinese text, which a
         multilingual model scores lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
         """
-        if self.known_share(query_tokens) < MIN_KNOWN_SHARE:
+        threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
+        if self.known_share(query_tokens) < MIN_KNOWN_SHARE and not self._colloquial(question, hits, threshold):
             return []  # mostly words the knowledge base never uses: not a question about it
         for side in related_sides(question):
             tokens = content_tokens(side, self.user_dict)
             if tokens and self.known_share(tokens) < MIN_KNOWN_SHARE:
                 return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base
         known = self.known(query_tokens)
-        threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
         closeness = {h.id: h.dense_similarity for h in hits}
         for hit in hits:

@@ -317,8 +317,13 @@ class Composer:
         ):
             if items:
                 lines.append(title)
-                lines += [f"- {r.requirement}（{self.t('适用', 'applies to')}：{r.applies_to}）{self._clause_markers(r.clauses[:1], hits, r.requirement)}" for r in items]
+                lines += [f"- {r.requirement}（{self._materials(r)}{self.t('适用', 'applies to')}：{r.applies_to}）{self._clause_markers(r.clauses[:1], hits, r.requirement)}" for r in items]
         return Composed("\n".join(lines), self.cited, grounded=True)
+
+    def _materials(self, requirement) -> str:
+        """The evidence a gate requirement asks for, when its wording does not name it ("已通过项目验收" → 验收报告)."""
+        names = [d.name for d in requirement.deliverables if d.name not in requirement.requirement]
+        return self.t(f"材料：{'、'.join(names)}；", f"evidence: {', '.join(names)}; ") if names else ""
 
     def draft(self, draft: Draft, hits: list[Hit], project_id: str) -> Composed:
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)

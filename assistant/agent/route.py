@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from assistant.agent.conversations import Turn
+from assistant.agent.evidence import content_tokens
+from assistant.index import KnowledgeIndex
 from assistant.index.lexical import expand_english
+from assistant.tools.context import ToolContext
 from assistant.tools.drafting import DEFAULT_KIND
 from assistant.tools.workflow import Workflow
 
-PROJECT_ID = re.compile(r"\bP-\d{4}-\d{3}\b", re.IGNORECASE)
+# not \b: "P-2025-001能否进入…" has no word boundary between the id and the Chinese after it
+PROJECT_ID = re.compile(r"(?<![A-Za-z0-9-])P-\d{4}-\d{3}(?![0-9])", re.IGNORECASE)
 _OUT_OF_SCOPE = re.compile(
     r"天气|气温|下雨|股市|股票|彩票|星座|笑话|菜谱|做菜|减肥|电影|(?:写|作|来)(?:一)?[首篇段个]?.{0,8}(?:诗|歌词|小说|故事|作文)|(?:写|编)(?:一段|一个|个)?.{0,8}(?:代码|程序|脚本|函数)"
     r"|weather|joke|poem|recipe|movie|stock market",
@@ -43,7 +48,13 @@ _FOLLOW_UP = re.compile(
     r"^(?:那|那么|还有|另外|此外|它|and\b|what about|how about)|呢[？?]?$|它|(?<!应)该(?!项目)|这个|那个|上述|刚才|\bit\b",
     re.IGNORECASE,
 )
-_ENTER = re.compile(r"(?:进入|转入|迈入|到|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?(\S{2,4}?)[」”\"]?(?:阶段|stage)?", re.IGNORECASE)
+_ENTER = re.compile(r"(?:进入|转入|迈入|进到|转到|走到|到|往|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?", re.IGNORECASE)
+# what a stage gate asks for, in a question that names no project ("从构思往评估走，门槛是什么？")
+_GATE = re.compile(r"门槛|条件|材料|记录|报告|东西|备齐|准备|要求|需要|得有|必须|交付|\brequire|\bneed|\bmust\b", re.IGNORECASE)
+# "第四步", "第二个阶段": a workflow stage by its position
+_STEP = re.compile(r"(?:第\s*([一二三四五六七八九十]|\d{1,2})|(最后)一?)\s*个?(?:步|阶段|环节|步骤)")
+# "这一步", "该阶段": the stage the previous turn was about
+_THIS_STAGE = re.compile(r"(?:这|该|此|那)(?:一|个)?(?:步|阶段|环节|步骤)")
 _STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 SEARCH_K = 8  # clauses a knowledge answer is composed from
@@ -101,9 +112,12 @@ def _stages_in(text: str, flow: Workflow) -> list[str]:
 
 
 def _target_stage(question: str, flow: Workflow) -> str | None:
+    """The stage a question moves to: the one right after 进入/进到/往… (成果运用 before 运用)."""
     for match in _ENTER.finditer(question):
-        for stage in _stages_in(match.group(0), flow):
-            return stage
+        rest = question[match.end():]
+        for stage in sorted(flow.order, key=len, reverse=True):
+            if rest.startswith(stage) or rest.startswith(f"项目{stage}"):
+                return stage
     return None
 
 
@@ -139,7 +153,8 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     remembered = project_id or (previous.project_id if previous else None)
     within_last = bool(previous and previous.topic == "project" and _WITHIN.search(text) and not _STANDARD_CODE.search(text))
     refers_back = bool(_ANAPHORA.search(text)) or within_last
-    readiness = bool(_READINESS.search(text))
+    # "P-2025-004 进到成果运用需要哪些材料": the gate of a named project's move is its readiness
+    readiness = bool(_READINESS.search(text)) or bool(len(named) == 1 and _target_stage(text, flow) and _GATE.search(text))
     drafting = bool(_DRAFT.search(text)) and not _ABOUT_DRAFTING.search(text)
     closer = _CLOSER.search(text)
 
@@ -178,6 +193,9 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
             return Route("readiness", project_id=pid, target_stage=_target_stage(text, flow), topic="readiness")
         if refers_back or (drafting and _REQUEST.search(text)):  # "帮我起草立项建议书" but for which project?
             return Route("needs_project")
+    stage = _stage_asked(text, flow, previous) if not named and not _STANDARD_CODE.search(text) else None
+    if stage and not (refers_back and remembered and not _THIS_STAGE.search(text)):
+        return Route("stage", stage=stage, project_id=remembered, topic=stage)
     if _LIST.search(text) and not named:
         stages = _stages_in(text, flow)
         return Route("projects", stage=stages[0] if len(stages) == 1 else None, topic="projects")
@@ -243,6 +261,25 @@ def _compared_stage(text: str, flow: Workflow, closer: re.Match | None) -> str |
     return target
 
 
+def _stage_asked(text: str, flow: Workflow, previous: Turn | None) -> str | None:
+    """The workflow stage a question asks about by position ("第四步是什么"), by reference to the
+    previous turn's stage ("这一步要交哪些材料"), or as a move between stages that names no project
+    ("从构思往评估走，门槛是什么", "转到成果运用阶段之前得拿出哪些材料": the gate of the stage entered)."""
+    step = _STEP.search(text)
+    about_flow = re.search(r"流程|工作|联动|项目|是什么|是哪|哪个|叫什么|什么阶段|做什么", text) or (previous and previous.topic in flow.order)
+    if step and about_flow and not _stages_in(text, flow):
+        word = step.group(1) or ""
+        position = len(flow.order) if step.group(2) else int(word) if word.isdigit() else _ORDINALS.get(word, 0)
+        if 1 <= position <= len(flow.order):
+            return flow.order[position - 1]
+    if _THIS_STAGE.search(text) and previous and previous.topic in flow.order and not _stages_in(text, flow):
+        return previous.topic
+    target = _target_stage(text, flow)
+    if target and _GATE.search(text):
+        return target
+    return None
+
+
 def _asks_about_stage(text: str, stage: str) -> bool:
     """"立项阶段要做什么" is about the stage itself; "评价改进阶段的评价维度" and "立项建议书怎么写" are not."""
     generic = (
@@ -250,3 +287,40 @@ def _asks_about_stage(text: str, stage: str) -> bool:
         r"|准备(?:哪些|什么)|(?:哪些|什么)材料|产出|输出)"
     )
     return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?(?:的|结束前|之前|期间|里|中)?{generic}|什么是(?:项目)?{stage}", text))
+
+
+_SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
+_MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
+
+
+def project_named(question: str, ctx: ToolContext) -> str | None:
+    """The visible project a question names by its name ("5G基站智能节能那个项目"), not its id.
+
+    The question must speak of a project ("…那个项目"); only a record's own words count: words of
+    its name that no other visible record's name and no public document uses. The project must be
+    the only one so named.
+    """
+    if not _SAYS_PROJECT.search(question):  # "5G基站的辐射…" is not about the 5G project
+        return None
+    user_dict = ctx.settings.corpus_dir / "terms.txt"
+    visible = ctx.records.visible(ctx.user.groups)
+    names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
+    public = _public_text(ctx.index, ctx.index.generation)
+    asked = set(content_tokens(question, user_dict))
+    found = []
+    for pid, words in names.items():
+        others = set().union(*(w for other, w in names.items() if other != pid))
+        own = [
+            w for w in words & asked
+            if len(w) >= 2 and w not in others and w not in public
+            and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
+        ]
+        if len(set("".join(own))) >= _MIN_NAME_CHARACTERS:
+            found.append(pid)
+    return found[0] if len(found) == 1 else None
+
+
+@lru_cache(maxsize=4)
+def _public_text(index: KnowledgeIndex, generation: int) -> str:
+    """Everything the index holds outside project records (per index generation), lower-cased."""
+    return "\n".join(h.text for h in index.find(None, groups=[]) if h.source != "record").lower()

@@ -10,10 +10,9 @@ pass-throughs to the deterministic tools, so surfaces never reach the index or t
 
 from __future__ import annotations
 
-import re
 import threading
-from functools import lru_cache
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -24,7 +23,7 @@ from assistant.agent.evidence import Scorer, content_tokens, is_chinese, relevan
 from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import Composed, Composer
-from assistant.agent.route import PROJECT_ID, Route, several_topic, split_questions, understand
+from assistant.agent.route import PROJECT_ID, Route, project_named, several_topic, split_questions, understand
 from assistant.agent.tools import SourceBook, Toolbox, ToolRun, build_tools, evidence_block
 from assistant.errors import InvalidQuestionError, LinkageError, LLMError, UnknownConversationError
 from assistant.index import Hit, IndexReport, KnowledgeIndex, Progress
@@ -39,42 +38,6 @@ if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only w
 
 Gathered = tuple[str, Route, ToolRun | None]  # (question part, its route, the evidence its tool gathered)
 _NOT_ASKED = frozenset({"项目", "介绍", "情况", "信息", "概况", "详细", "project", "details"})
-
-
-_SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
-_MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
-
-
-def _project_named(question: str, ctx: ToolContext) -> str | None:
-    """The visible project a question names by its name ("5G基站智能节能那个项目"), not its id.
-
-    The question must speak of a project ("…那个项目"); only a record's own words count: words of its name that no other visible record's name and no
-    public document uses. The project must be the only one so named.
-    """
-    if not _SAYS_PROJECT.search(question):  # "5G基站的辐射…" is not about the 5G project
-        return None
-    user_dict = ctx.settings.corpus_dir / "terms.txt"
-    visible = ctx.records.visible(ctx.user.groups)
-    names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
-    public = _public_text(ctx.index, ctx.index.generation)
-    asked = set(content_tokens(question, user_dict))
-    found = []
-    for pid, words in names.items():
-        others = set().union(*(w for other, w in names.items() if other != pid))
-        own = [
-            w for w in words & asked
-            if len(w) >= 2 and w not in others and w not in public
-            and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
-        ]
-        if len(set("".join(own))) >= _MIN_NAME_CHARACTERS:
-            found.append(pid)
-    return found[0] if len(found) == 1 else None
-
-
-@lru_cache(maxsize=4)
-def _public_text(index: KnowledgeIndex, generation: int) -> str:
-    """Everything the index holds outside project records (per index generation), lower-cased."""
-    return "\n".join(h.text for h in index.find(None, groups=[]) if h.source != "record").lower()
 
 
 class AssistantService:
@@ -238,7 +201,7 @@ class AssistantService:
                 route.query = f"{route.query} {parts[0]}"
             return list(zip(parts, routes))
         route = understand(question, ctx.workflow, project_id, previous, glossary)
-        if route.kind == "knowledge" and not PROJECT_ID.search(question) and (named := _project_named(question, ctx)):
+        if route.kind == "knowledge" and not PROJECT_ID.search(question) and (named := project_named(question, ctx)):
             route = Route("project", project_id=named, topic="project")
         return [(question, route)]
 
@@ -304,27 +267,22 @@ class AssistantService:
         self, raw: str, cut_off: bool, question: str, gathered: list[Gathered], box: Toolbox, cited: CitationList, ctx: ToolContext,
     ) -> Composed:
         """The model's reply if it is grounded; otherwise the extractive answer (labelled) or a decline."""
-        book, scorer = box.book, box.scorer
-        zh = is_chinese(question)
-        calls = [(question, route) for route in (_route_of(name, args) for name, args in text_tool_calls(raw)) if route]
-        if calls or text_tool_calls(raw):  # a tool call written as text: run it, never show it
+        book = box.book
+        reply = _check_reply(raw, cut_off, question, "\n".join(h.text for h in book.hits.values()), box, ctx)
+        if reply.why == "tool_call":  # a tool call written as text: run it, never show it
+            calls = [(question, route) for route in (_route_of(name, args) for name, args in text_tool_calls(raw)) if route]
             ran = [(part, route, box.gather(route)) for part, route in calls]
-            return self._extractive(ran or gathered, book, ctx, scorer, cited, "llm")
-        text = without_wrappers(raw)
-        why = None
-        if not text or cut_off:
-            why = "cut_off" if text else "empty"
-        elif unsupported_facts(text, "\n".join(h.text for h in book.hits.values()), question, ctx.workflow.order):
-            why = "facts"
-        else:
-            text, citations = cite_markers(text, book.hits, scorer)
-            if citations:
-                cited.items.extend(citations)
-                return Composed(text, cited, grounded=True)
-            why = "unverified"
-        composed = self._extractive(gathered, book, ctx, scorer, cited, "llm")
+            return self._extractive(ran or gathered, book, ctx, box.scorer, cited, "llm")
+        if reply.why:
+            return self._fallback(gathered, box, cited, ctx, question, reply.why)
+        cited.items.extend(reply.citations)
+        return Composed(reply.text, cited, grounded=True)
+
+    def _fallback(self, gathered: list[Gathered], box: Toolbox, cited: CitationList, ctx: ToolContext, question: str, why: str) -> Composed:
+        """The extractive answer from the same evidence, saying why the model's reply was not used."""
+        composed = self._extractive(gathered, box.book, ctx, box.scorer, cited, "llm")
         if composed.grounded:
-            composed.text = f"{_note(zh, why, self.settings.llm_max_tokens)}\n{composed.text}"
+            composed.text = f"{_note(is_chinese(question), why, self.settings.llm_max_tokens)}\n{composed.text}"
         return composed
 
     def _compose_several_llm(
@@ -338,27 +296,17 @@ class AssistantService:
         found, book = run.result, box.book
         if not found.covered or not book.hits:
             return self._extractive([gathered], book, ctx, box.scorer, cited, "llm")
-        facts = several.facts(found, is_chinese(question))
-        evidence = f"{several.evidence(book, found, box.scorer, part)}\n\n{facts}"
-        reply = write(self.settings, self._model(), compose_messages(self.settings, user, None, question, evidence, history_messages(turns)))
-        text, stages = without_wrappers(reply.text), ctx.workflow.order
-        citations: list[Citation] = []
-        if text_tool_calls(reply.text) or not text or reply.cut_off:
-            why = "cut_off" if text and reply.cut_off else "empty" if not text else "unverified"
-        elif unsupported_facts(text, evidence, question, stages) or several.conflicts(text, found, stages):
-            why = "projects"
-        else:
-            text, citations = renumbered(*cite_markers(text, book.hits, box.scorer))
-            why = None if citations else "unverified"
-        if why:
-            composed = self._extractive([gathered], book, ctx, box.scorer, cited, "llm")
-            composed.text = f"{_note(is_chinese(question), why, self.settings.llm_max_tokens)}\n{composed.text}"
-            return composed
-        cited.items.extend(citations)  # numbered 1..k; the code-made part continues from there
+        evidence = f"{several.evidence(book, found, box.scorer, part)}\n\n{several.facts(found, is_chinese(question))}"
+        raw = write(self.settings, self._model(), compose_messages(self.settings, user, None, question, evidence, history_messages(turns)))
+        stages = ctx.workflow.order
+        reply = _check_reply(raw.text, raw.cut_off, question, evidence, box, ctx, lambda text: several.conflicts(text, found, stages))
+        if reply.why:  # here every figure is a project fact; a tool call written as text would answer one project only
+            return self._fallback([gathered], box, cited, ctx, question, {"tool_call": "unverified", "facts": "projects"}.get(reply.why, reply.why))
+        cited.items.extend(reply.citations)  # numbered 1..k; the code-made part continues from there
         composer = Composer(part, box.scorer, relevance_floor(self.settings), cited, label="llm")
         if route.aspect == "readiness":  # the checklists themselves are never relayed through the model
-            return Composed(f"{text}\n\n{several.compose(composer, found, book.hits, part).text}", cited, grounded=True)
-        return Composed("\n".join([*several.notes(composer, found), text]), cited, grounded=True)
+            return Composed(f"{reply.text}\n\n{several.compose(composer, found, book.hits, part).text}", cited, grounded=True)
+        return Composed("\n".join([*several.notes(composer, found), reply.text]), cited, grounded=True)
 
     # ----- pass-throughs for surfaces -----
     def search(self, user: User, query: str, k: int = 5, source: str | None = None, mode: str = "hybrid") -> list[Hit]:
@@ -446,6 +394,38 @@ def _route_of(name: str, args: dict) -> Route | None:
     if name == "list_projects":
         return Route("projects", stage=args.get("stage") or None)
     return None
+
+
+@dataclass
+class CheckedReply:
+    """A model's reply after the grounding checks: its text and citations, or why it was rejected."""
+
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    why: str | None = None  # tool_call | cut_off | empty | facts | projects | unverified
+
+
+def _check_reply(
+    raw: str, cut_off: bool, question: str, evidence: str, box: Toolbox, ctx: ToolContext,
+    disagrees: Callable[[str], bool] | None = None,
+) -> CheckedReply:
+    """Every check a model's reply must pass before a user reads it, in one place.
+
+    ``evidence`` is the text the model was given (figures it states must come from there);
+    ``disagrees`` an extra check of the reply's project facts against the code's own results.
+    The kept markers are renumbered 1..k in order, so code-made text can continue the numbering.
+    """
+    if text_tool_calls(raw):
+        return CheckedReply(why="tool_call")
+    text = without_wrappers(raw)
+    if not text or cut_off:
+        return CheckedReply(why="cut_off" if text else "empty")
+    if unsupported_facts(text, evidence, question, ctx.workflow.order):
+        return CheckedReply(why="facts")
+    if disagrees and disagrees(text):
+        return CheckedReply(why="projects")
+    text, citations = renumbered(*cite_markers(text, box.book.hits, box.scorer))
+    return CheckedReply(text, citations) if citations else CheckedReply(why="unverified")
 
 
 def _note(zh: bool, why: str, limit: int) -> str:

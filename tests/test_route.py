@@ -1,0 +1,57 @@
+"""Routing by rules: stages by position, by reference and by the move between two stages; project ids next to Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.agent.conversations import Turn
+from assistant.agent.route import PROJECT_ID, understand
+
+
+def turn(topic: str | None, project_id: str | None = None) -> Turn:
+    return Turn(question="…", answer="…", project_id=project_id, topic=topic, citations=[])
+
+
+@pytest.fixture
+def flow(admin_ctx):
+    return admin_ctx.workflow
+
+
+def test_a_project_id_written_against_chinese_text_is_found():
+    assert PROJECT_ID.findall("P-2025-001能否进入成果运用阶段？") == ["P-2025-001"]
+    assert PROJECT_ID.findall("XP-2025-0012") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "target"),
+    [("P-2025-001能否进入成果运用阶段？", "成果运用"), ("P-2025-003 能进入评价改进吗", "评价改进"), ("P-2025-002 可以进入「立项」吗？", "立项")],
+)
+def test_readiness_checks_the_four_character_stage_named(flow, question, target):
+    route = understand(question, flow, None, None)
+    assert (route.kind, route.target_stage) == ("readiness", target)
+
+
+@pytest.mark.parametrize(
+    ("question", "stage"),
+    [
+        ("联动工作流程的第四步是什么？", "实施"),
+        ("项目从构思往评估走，门槛是什么？", "评估"),
+        ("想从实施进到成果运用，手上得有哪些记录和报告？", "成果运用"),
+    ],
+)
+def test_stage_questions_by_position_or_by_the_move_between_stages(flow, question, stage):
+    route = understand(question, flow, None, None)
+    assert (route.kind, route.stage) == ("stage", stage)
+
+
+def test_this_stage_follows_the_previous_stage_answer(flow):
+    route = understand("这一步要交哪些材料？", flow, None, turn("实施"))
+    assert (route.kind, route.stage) == ("stage", "实施")
+    assert understand("那最后一步叫什么？", flow, None, turn("构思")).stage == "评价改进"
+    # without a stage before it, "这一步" is not a stage question
+    assert understand("这一步要交哪些材料？", flow, None, turn("联动指南是谁起草的？")).kind == "knowledge"
+
+
+def test_a_project_question_stays_with_the_project(flow):
+    assert understand("P-2025-004 进到成果运用需要哪些材料？", flow, None, None).kind == "readiness"
+    assert understand("它还缺什么？", flow, None, turn("readiness", "P-2025-004")).kind == "readiness"
