@@ -153,6 +153,10 @@ class Scorer:
         """The tokens some visible chunk uses, or uses in its own words (执笔人 for 持笔人, 打算 for 计划)."""
         return [t for t in query_tokens if self.df(t) > 0 or self.stand_ins(t)]
 
+    def literal(self, query_tokens: list[str]) -> list[str]:
+        """The tokens some visible chunk uses as they are, or in a near form (no word vectors involved)."""
+        return [t for t in query_tokens if self.df(t) > 0 or self.near_forms(t)]
+
     def stand_ins(self, token: str) -> tuple[str, ...]:
         """The visible corpus's own words for a word it never uses: near forms, then words close in meaning."""
         if self.df(token) > 0:
@@ -208,7 +212,7 @@ class Scorer:
         also find "中国" for "美国" and "烧结" for "红烧肉", and counting them made six more
         out-of-scope dev questions look like questions about the knowledge base.
         """
-        literal = [t for t in query_tokens if self.df(t) > 0 or self.near_forms(t)]
+        literal = self.literal(query_tokens)
         longest = [t for t in query_tokens if not any(t != o and t in o for o in query_tokens)]
         total = covered = 0
         for token in longest:
@@ -226,7 +230,7 @@ class Scorer:
         """``known_share`` of a question's words, leaving out the unknown words that only say how it
         is asked (verbs, adverbs, pronouns…): "这个指南原本打算啥时候弄完" is about the guideline,
         "闫坤平时有什么爱好" is not (爱好 is what it asks about, and no document uses it)."""
-        kept = [t for how, tokens in worded(question, self.user_dict) if not (how and not self.known(list(tokens))) for t in tokens]
+        kept = [t for how, tokens in worded(question, self.user_dict) if not (how and not self.literal(list(tokens))) for t in tokens]
         return self.known_share(kept) if kept else 0.0
 
     def _colloquial(self, question: str, hits: list[Hit], floor: float) -> bool:
