@@ -180,7 +180,8 @@ class Scorer:
             return 0.0
         present = _token_set(text, self.user_dict)
         lowered = text.lower()
-        weights = {t: self.idf(t) * (1.0 if self.df(t) > 0 or self.near_forms(t) else STAND_IN_CREDIT) for t in query_tokens}
+        literal = set(self.literal(query_tokens))
+        weights = {t: self.idf(t) * (STAND_IN_CREDIT if t not in literal and self.stand_ins(t) else 1.0) for t in query_tokens}
         total = sum(weights.values())
 
         def has(token: str) -> bool:

@@ -6,7 +6,7 @@ irrelevant. The vocabulary is every content word of the indexed chunks (nouns, v
 idioms and abbreviations by jieba's part of speech, and the domain terms of ``terms.txt``),
 embedded with the index's own embedder. A question word that no visible chunk uses is matched to
 the vocabulary words whose vectors stand out as closest to it: at least ``STANDOUT`` standard
-deviations above its mean similarity to the visible vocabulary, at most ``MAX_NEAR`` of them. The
+deviations above its mean similarity to the visible vocabulary (the closest ``MAX_NEAR`` of them). The
 cut-off is relative to each word's own similarity distribution, because a small multilingual
 model scores any two short Chinese words 0.8–0.9 alike. The stand-ins expand the BM25 query and
 count (at reduced weight) in answer coverage; they do not decide whether a question is about the
@@ -38,8 +38,9 @@ from assistant.index.embeddings import Embedder
 from assistant.index.lexical import LexicalIndex, _tokenizer
 
 STANDOUT = 4.0  # standard deviations above a word's mean similarity to the vocabulary (chosen on the dev split)
-MAX_NEAR = 3  # stand-in words per question word
+MAX_NEAR = 1  # stand-in words per question word (dev: a second and third one added more noise than answers)
 _BATCH = 64
+_MIN_VOCABULARY = 20  # a word can only stand out from a distribution of some size
 
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,8}")
 # jieba's tags of content words: nouns (n…), verbs (v…), adjectives (a…), abbreviations (j),
@@ -158,7 +159,7 @@ class Vocabulary:
     def near(self, vectors: dict[str, np.ndarray], visible: np.ndarray) -> dict[str, tuple[str, ...]]:
         """For each word's vector, the visible vocabulary words that stand out as closest to it."""
         rows = np.flatnonzero(visible)
-        if len(rows) < 2 * MAX_NEAR:
+        if len(rows) < _MIN_VOCABULARY:
             return {word: () for word in vectors}
         candidates = self.matrix[rows]
         out: dict[str, tuple[str, ...]] = {}
