@@ -414,3 +414,40 @@ def test_reindexing_refreshes_the_records_a_running_service_serves(tmp_path):
     service.update_index(admin)
     assert service.get_project(admin, "P-2025-005").stage == "评估"
     assert service.check_readiness(admin, "P-2025-005").target_stage == "立项"
+
+
+def test_a_question_about_one_short_clause_gets_the_whole_clause(service, shipped_index):
+    """"对标跟踪" is a clause of five lines; which line says whom one benchmarks against is not for
+    word overlap to guess (every line repeats 对标跟踪): the answer is the clause, in its order."""
+    answer = ask(service, "对标跟踪具体是跟谁对标？")
+    assert answer.grounded
+    lines = [line for line in answer.answer.splitlines() if line[:2] in ("1.", "2.", "3.", "4.", "5.", "6.")]
+    assert len(lines) == 5 and "标杆企业产品" in answer.answer
+    assert answer.answer.index("跟踪对象") < answer.answer.index("交付物")
+    assert_verbatim(answer, shipped_index)
+
+
+@pytest.mark.slow
+def test_the_best_clause_may_give_every_sentence_of_the_answer(real_service, real_index):
+    """The four best sentences for "还没授权的申请也要披露吗" are all of one clause, the one saying so
+    fourth: no cap of three sentences per clause."""
+    answer = ask(real_service, "还没授权、正在审查的专利申请也需要披露吗？")
+    assert "尚在审查中的专利申请" in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+def test_a_follow_up_resolves_to_the_project_a_knowledge_answer_quoted(service):
+    """"刘振宇负责的是哪个项目？" is answered from one record's team table; "那它…" then means that project."""
+    first = ask(service, "刘振宇负责的是哪个项目？")
+    assert {c.doc_id for c in first.citations if c.source == "record"} == {"P-2025-003"}
+    answer = ask(service, "那它一共批了多少预算？", conversation_id=first.conversation_id)
+    assert [c.name for c in answer.tool_calls] == ["get_project"] and answer.tool_calls[0].args["project_id"] == "P-2025-003"
+    assert answer.grounded and "P-2025-003" in answer.answer
+
+
+def test_two_questions_about_a_project_named_by_its_words_are_both_answered(service, shipped_index):
+    """The project is named in the first part only; each part gets its own record lines."""
+    answer = ask(service, "高镍单晶正极材料那个项目谁牵头？总共预算多少万？")
+    assert [(c.name, c.args.get("project_id")) for c in answer.tool_calls] == [("get_project", "P-2025-002")]
+    assert "周雅琴" in answer.answer and "260" in answer.answer
+    assert_verbatim(answer, shipped_index)

@@ -101,6 +101,43 @@ def test_a_cli_rebuild_while_serving_never_fails_a_request_and_is_served_next(tm
     assert hits and "鹦鹉螺计划" in hits[0]["text"]
 
 
+FIRST_REQUESTS = """
+import sys, threading
+from assistant.agent.service import AssistantService
+from assistant.settings import get_settings
+from assistant.tools.context import User
+
+service = AssistantService(get_settings())
+start, outcomes = threading.Barrier(20), []
+
+def search():
+    start.wait()
+    try:
+        outcomes.append(len(service.search(User.local_admin(), "必要专利的许可声明", 3)))
+    except Exception as exc:
+        outcomes.append(repr(exc))
+
+workers = [threading.Thread(target=search) for _ in range(20)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+print(outcomes)
+"""
+
+
+def test_concurrent_first_requests_all_find_the_index(tmp_path, own_corpus):
+    """Twenty requests reaching a freshly started service at once share one Chroma client: chromadb's
+    client set-up is not thread-safe, and a race there once answered 503 'index damaged' to some."""
+    KnowledgeIndex(_settings(tmp_path / "data", own_corpus)).sync()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")}
+    environment.update(PYTHONPATH=str(ROOT), ANONYMIZED_TELEMETRY="False", LINKAGE_DATA_DIR=str(tmp_path / "data"),
+                       LINKAGE_CORPUS_DIR=str(own_corpus), LINKAGE_EMBEDDING_BACKEND="hashing")
+    done = subprocess.run([sys.executable, "-c", FIRST_REQUESTS], env=environment, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str([3] * 20)
+
+
 def _assert_names_the_repair(text: str, file: str) -> None:
     assert file in text and "linkage index --repair" in text
     assert "Traceback" not in text and "Error" not in text  # no exception text, no class names

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
 from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, heading_before, is_chinese, relevance_text
+from assistant.agent.route import split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
 from assistant.tools.drafting import Draft
@@ -21,7 +22,8 @@ from assistant.tools.records import ProjectRecord, ProjectSummary
 from assistant.tools.workflow import Citation as ClauseRef
 from assistant.tools.workflow import StageInfo
 
-_MAX_SENTENCES = 4
+_WHOLE_CLAUSE = 6  # a clause the question names is quoted whole when it has at most this many sentences
+_MAX_SENTENCES = 4  # one clause may give them all: the best clause often holds the whole answer
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
@@ -183,18 +185,25 @@ class Composer:
         return max(0.0, (similarity - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
 
     def _pick(self, hits: list[Hit], tokens: list[str]) -> list[tuple[Hit, str]]:
-        """The top sentences, at most three per clause and no near-duplicates; none when the
+        """The top sentences, no near-duplicates; none when the
         question asks for a kind of answer (a price, a time…) that none of them states."""
         scored = self.scored_sentences(hits, tokens)
         picked: list[tuple[Hit, str]] = []
-        per_chunk: dict[str, int] = {}
+        best = scored[0][1] if scored else None
+        units = quote_units(best.text) if best else []
+        if (
+            best and len(best.clause_title) >= 2 and best.clause_title in self.focus and self.scorer.coverage(tokens, best.clause_title) >= 0.8
+            and len(units) <= _WHOLE_CLAUSE and not any(u.startswith("|") for u in units)
+        ):
+            # the question is about a short clause and nothing else ("对标跟踪具体是跟谁对标"): its every line is the answer
+            scored = [(score, hit, sentence) for score, hit, sentence in scored if hit.id == best.id]
+            scored.sort(key=lambda item: units.index(item[2]) if item[2] in units else len(units))
+            return [(hit, sentence) for _, hit, sentence in scored]
         for score, hit, sentence in scored:
             if len(picked) == _MAX_SENTENCES or (picked and score < 0.8 * scored[0][0]):
                 break
-            if per_chunk.get(hit.id, 0) >= 3 or any(_similar(sentence, s) for _, s in picked):
-                continue
-            picked.append((hit, sentence))
-            per_chunk[hit.id] = per_chunk.get(hit.id, 0) + 1
+            if not any(_similar(sentence, s) for _, s in picked):
+                picked.append((hit, sentence))
         required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
         if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
             return []
@@ -211,7 +220,7 @@ class Composer:
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)
         # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
         asked = [t for t in asked if t not in record.name] or asked
-        picked = self._with_sibling_rows(self._pick(hits, asked), asked) if asked else []
+        picked = self._with_sibling_rows(self._pick_per_part(hits, asked), asked) if asked else []
         if asked and not picked:
             return self.decline(out_of_scope=False)
         lines = [self.banner(self.t(f"以下内容摘自项目记录 {record.id}。", f"From project record {record.id}."))]
@@ -226,6 +235,20 @@ class Composer:
             for line in overview.text.splitlines()[2:]:
                 lines.append(f"- {line}{self.cite(overview, head or line)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
+
+    def _pick_per_part(self, hits: list[Hit], asked: list[str]) -> list[tuple[Hit, str]]:
+        """The lines for each question in the message ("谁牵头？总共预算多少万？"): one part's best
+        lines must not crowd out the other's."""
+        parts = split_questions(self.question)
+        if len(parts) < 2:
+            return self._pick(hits, asked)
+        picked: list[tuple[Hit, str]] = []
+        for part in parts:
+            words = content_tokens(relevance_text(part, self.scorer.index.settings.corpus_dir / "glossary.yaml"), self.scorer.user_dict)
+            own = [t for t in asked if t in words]
+            sub = Composer(part, self.scorer, self.min_relevance, self.cited, self.label)
+            picked += [p for p in sub._pick(hits, own or asked) if p not in picked]
+        return picked
 
     def _with_sibling_rows(self, picked: list[tuple[Hit, str]], asked: list[str]) -> list[tuple[Hit, str]]:
         """A picked table row brings the rows of its table that match the question as well as it does:

@@ -167,15 +167,15 @@ class AssistantService:
                 yield AgentEvent(type="step", tool=run.name, args=run.args)
         else:
             composed = self._extractive(gathered, book, ctx, scorer, shared, "offline" if self.mode == "offline" else "llm")
-        remembered = _used_project(book) or routes[-1].project_id or (previous.project_id if previous else None)
+        text, citations = verify(composed.text, composed.citations.items, ctx.index)  # 4. verify
+        remembered = _used_project(book) or _quoted_project(citations) or routes[-1].project_id or (previous.project_id if previous else None)
         topic = routes[-1].topic or (previous.topic if previous else None)
         if routes[-1].kind == "several":
             remembered, topic = None, _several_topic(routes[-1], gathered[-1][2])  # "它" is ambiguous; "第二个" is not
         elif routes[-1].kind == "projects" and gathered[-1][2] and not gathered[-1][2].error:
             topic = _several_topic(routes[-1], gathered[-1][2])
 
-        # 4. verify, 5. store
-        text, citations = verify(composed.text, composed.citations.items, ctx.index)
+        # 5. store
         grounded = composed.grounded and (bool(citations) or not book.hits)
         answer = Answer(
             answer=text,
@@ -196,6 +196,10 @@ class AssistantService:
         glossary = self.settings.corpus_dir / "glossary.yaml"
         parts = split_questions(question)
         routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
+        named = project_named(question, ctx) if all(r.kind == "knowledge" for r in routes) and not PROJECT_ID.search(question) else None
+        if named:  # "某某那个项目谁牵头？总共预算多少万？": the whole message is about that project
+            route = understand(question, ctx.workflow, named, previous, glossary)  # "…还差什么？" is its readiness
+            return [(question, route if route.project_id == named and route.kind != "knowledge" else Route("project", project_id=named, topic="project"))]
         if len(parts) > 1 and all(r.kind == "knowledge" for r in routes):
             for route in routes[1:]:  # later parts often leave the subject to the first ("由哪些单位起草？")
                 route.query = f"{route.query} {parts[0]}"
@@ -459,6 +463,12 @@ def _several_topic(route: Route, run: ToolRun | None) -> str:
     if isinstance(found, several.ProjectSet):
         return several_topic(route.aspect, route.target_stage, found.ids)
     return several_topic("record", None, [p.id for p in (found or [])])
+
+
+def _quoted_project(citations: list[Citation]) -> str | None:
+    """The one project record a knowledge answer quoted ("刘振宇负责的是哪个项目？"), so "那它…" follows it."""
+    projects = {c.doc_id.upper() for c in citations if c.source == "record" and PROJECT_ID.fullmatch(c.doc_id)}
+    return projects.pop() if len(projects) == 1 else None
 
 
 def _used_project(book: SourceBook) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +25,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 _HEADS = "linkage-heads"  # one record per vector space: which collection and generation is current
 _BATCH = 1000
 _PAGE = 5000  # paged reads: one large read exceeds SQLite's variable limit
+# chromadb sets a client up (and keeps it in a per-path registry) without a lock: twenty first
+# requests at once each built one and most failed half-way ("index damaged"). One at a time.
+_CONNECTING = threading.Lock()
 
 
 class StoreUnavailable(Exception):
@@ -194,14 +198,17 @@ class ChunkStore:
     def _client(self):
         """Connected on first use, so a damaged store can still be repaired."""
         if self._connected is None:
-            self._connected = self._connect(fresh=False)
+            with _CONNECTING:
+                if self._connected is None:
+                    self._connected = self._connect(fresh=False)
         return self._connected
 
     def reopen(self) -> None:
         """See writes made by other processes (embedded mode; a server is always current)."""
         if not self.remote:
-            self._connected = self._connect(fresh=True)
-            self._opened = {}
+            with _CONNECTING:
+                self._connected = self._connect(fresh=True)
+                self._opened = {}
 
     # ----- the head -----
     def _heads(self):
@@ -250,11 +257,16 @@ class ChunkStore:
         return f"{self.base_name}-g{generation}" if fresh else self.base_name
 
     def collection(self, name: str):
-        if name not in self._opened:
-            self._opened[name] = self._client.get_or_create_collection(
-                name, embedding_function=None, metadata=None if name == _HEADS else {"hnsw:space": "cosine"}
-            )
-        return self._opened[name]
+        opened = self._opened.get(name)
+        if opened is None:
+            self._client  # noqa: B018 - connected first: it takes the same lock
+            with _CONNECTING:  # the client and the opened collections as a reopen() left them
+                opened = self._opened.get(name)
+                if opened is None:
+                    opened = self._opened[name] = self._connected.get_or_create_collection(
+                        name, embedding_function=None, metadata=None if name == _HEADS else {"hnsw:space": "cosine"}
+                    )
+        return opened
 
     def collections(self) -> list[str]:
         """This vector space's chunk collections (the current one and any a crashed rebuild left)."""
