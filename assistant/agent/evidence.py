@@ -255,10 +255,11 @@ class Scorer:
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         if self.known_share(query_tokens) < MIN_KNOWN_SHARE and not self._colloquial(question, hits, threshold):
             return []  # mostly words the knowledge base never uses: not a question about it
-        for side in related_sides(question):
+        for side in related_sides(question) + named_project(question):
             tokens = content_tokens(side, self.user_dict)
             if tokens and self.known_share(tokens) < MIN_KNOWN_SHARE:
-                return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base
+                return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base;
+                # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
         known = self.known(query_tokens)
         coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
         closeness = {h.id: h.dense_similarity for h in hits}
@@ -277,6 +278,15 @@ def related_sides(question: str) -> tuple[str, ...]:
     be about the knowledge base, or the relation cannot be, whatever the other side names."""
     relation = _RELATION.search(question)
     return relation.groups() if relation else ()
+
+
+_NAMED_PROJECT = re.compile(r"([^\s，,。；;？?！!、的]{2,16}?)(?:那个|这个|这一)?项目")
+
+
+def named_project(question: str) -> tuple[str, ...]:
+    """The words a question names a project by ("浸没式液冷那个项目" → 浸没式液冷; none if it names none)."""
+    found = _NAMED_PROJECT.search(question)
+    return (found.group(1),) if found else ()
 
 
 CROSS_LINGUAL_DROP = 0.05  # e5-small scores an English question about 0.05 lower against Chinese text
