@@ -451,3 +451,42 @@ def test_two_questions_about_a_project_named_by_its_words_are_both_answered(serv
     assert [(c.name, c.args.get("project_id")) for c in answer.tool_calls] == [("get_project", "P-2025-002")]
     assert "周雅琴" in answer.answer and "260" in answer.answer
     assert_verbatim(answer, shipped_index)
+
+
+@pytest.mark.slow
+def test_a_within_follow_up_asks_within_the_previous_question(real_service, real_index):
+    """"其中哪些是第三方的？" after "有哪些专利？" is about the patents: the rows whose owner is a third
+    party, not only the prose that mentions third-party patents."""
+    first = ask(real_service, "P-2025-004 有哪些专利？")
+    answer = ask(real_service, "其中哪些是第三方的？", conversation_id=first.conversation_id)
+    for number in ("CN202010785316.9", "CN202180047693.2"):
+        assert number in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+def test_the_within_follow_up_carries_the_previous_question(admin_ctx):
+    from assistant.agent.conversations import Turn
+    from assistant.agent.route import understand
+
+    previous = Turn(question="P-2025-004 有哪些专利？", answer="…", project_id="P-2025-004", topic="project", citations=[])
+    route = understand("其中哪些是第三方的？", admin_ctx.workflow, None, previous)
+    assert (route.kind, route.project_id) == ("project", "P-2025-004") and "专利" in route.query
+
+
+@pytest.mark.parametrize(
+    ("question", "groups"),
+    [("车路协同路侧感知那个项目申请的专利号是多少？", ["知识产权部"]), ("浸没式液冷那个项目总预算是多少？谁负责？", ["车路协同研究所"])],
+)
+def test_a_project_named_by_words_the_user_cannot_see_is_declined(service, question, groups):
+    """The words naming the project occur only in records of other groups: for this user the index
+    holds no such project, and generic sentences about budgets or patents are no answer."""
+    answer = ask(service, question, User(name="u", groups=groups))
+    assert not answer.grounded
+
+
+def test_the_project_words_are_what_precedes_项目():
+    from assistant.agent.evidence import named_project
+
+    assert named_project("浸没式液冷那个项目总预算是多少？") == ("浸没式液冷",)
+    assert named_project("液冷充电枪项目涉及哪些第三方专利？") == ("液冷充电枪",)
+    assert named_project("联动指南的工作原则有哪些？") == ()

@@ -55,3 +55,20 @@ def test_this_stage_follows_the_previous_stage_answer(flow):
 def test_a_project_question_stays_with_the_project(flow):
     assert understand("P-2025-004 进到成果运用需要哪些材料？", flow, None, None).kind == "readiness"
     assert understand("它还缺什么？", flow, None, turn("readiness", "P-2025-004")).kind == "readiness"
+
+
+@pytest.mark.parametrize(
+    ("question", "stage"),
+    [
+        ("What must a project have before it can move into the evaluation and improvement stage?", "评价改进"),
+        ("What does a project need to enter the implementation stage?", "实施"),
+    ],
+)
+def test_english_gate_questions_route_to_the_stage(admin_ctx, question, stage):
+    route = understand(question, admin_ctx.workflow, None, None, admin_ctx.settings.corpus_dir / "glossary.yaml")
+    assert (route.kind, route.stage) == ("stage", stage)
+
+
+def test_an_english_question_naming_no_stage_stays_a_knowledge_question(admin_ctx):
+    route = understand("What must a licensing declaration contain?", admin_ctx.workflow, None, None, admin_ctx.settings.corpus_dir / "glossary.yaml")
+    assert route.kind == "knowledge"

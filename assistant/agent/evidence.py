@@ -25,6 +25,7 @@ from assistant.index.lexical import _tokenizer as lexical_tokenizer
 from assistant.index.lexical import expand_english, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
+STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
 _KEYWORD_ONLY_COVERAGE = 0.8
 # How close (share of the way from the relevance floor to 1) some clause must be for a question in
@@ -44,7 +45,7 @@ _QUESTION_WORDS = frozenset(
 _QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否")
 # Interrogative and demonstrative forms ("哪天", "哪份", "几块", "多长", "这个", "由谁来") ask or point;
 # they never name what a question is about.
-_QUESTION_FORMS = re.compile(r"^(?:[哪几][\u4e00-\u9fff]{1,2}|多[长久少大远][\u4e00-\u9fff]?|[这那此该][个份项些种次位]|由?谁来?)$")
+_QUESTION_FORMS = re.compile(r"^(?:[哪几][\u4e00-\u9fff]{1,2}|啥[\u4e00-\u9fff]{0,2}|多[长久少大远][\u4e00-\u9fff]?|[这那此该][个份项些种次位]|由?谁来?)$")
 
 # Sentences in retrieved text that try to instruct the assistant (prompt injection). They are
 # never used as evidence, whatever the question.
@@ -55,7 +56,8 @@ _INSTRUCTION = re.compile(
     re.IGNORECASE,
 )
 
-# Words a clause may use for what the question calls something else ("六个步骤" answers "哪些阶段").
+# Words a clause may use for what the question calls something else ("六个步骤" answers "哪些阶段"):
+# words the corpus uses both of, which word vectors of the corpus vocabulary do not tell apart.
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "阶段": ("步骤", "环节"),
     "步骤": ("阶段", "环节"),
@@ -140,12 +142,27 @@ class Scorer:
         return _document_frequency(self.index, token, self._key)
 
     def idf(self, token: str) -> float:
+        """IDF within what the asker sees; a word the corpus says in its own words weighs as that word."""
         total = max(_visible_total(self.index, self._key), 1)
-        return math.log(1 + (total + 1) / (self.df(token) + 0.5))
+        df = self.df(token)
+        if df == 0 and (stand_ins := self.stand_ins(token)):
+            df = self.df(stand_ins[0])
+        return math.log(1 + (total + 1) / (df + 0.5))
 
     def known(self, query_tokens: list[str]) -> list[str]:
-        """The tokens some visible chunk uses, or nearly uses (a near form: 执笔人 for 持笔人)."""
+        """The tokens some visible chunk uses, or uses in its own words (执笔人 for 持笔人, 打算 for 计划)."""
+        return [t for t in query_tokens if self.df(t) > 0 or self.stand_ins(t)]
+
+    def literal(self, query_tokens: list[str]) -> list[str]:
+        """The tokens some visible chunk uses as they are, or in a near form (no word vectors involved)."""
         return [t for t in query_tokens if self.df(t) > 0 or self.near_forms(t)]
+
+    def stand_ins(self, token: str) -> tuple[str, ...]:
+        """The visible corpus's own words for a word it never uses: near forms, then words close in meaning."""
+        if self.df(token) > 0:
+            return ()
+        near = _near_words(self.index, self.index.generation, token, self._key)
+        return tuple(dict.fromkeys((*self.near_forms(token), *near)))
 
     def near_forms(self, token: str) -> tuple[str, ...]:
         """Words of the visible corpus that differ from an unknown Chinese word in one character.
@@ -163,7 +180,8 @@ class Scorer:
             return 0.0
         present = _token_set(text, self.user_dict)
         lowered = text.lower()
-        weights = {t: self.idf(t) for t in query_tokens}
+        literal = set(self.literal(query_tokens))
+        weights = {t: self.idf(t) * (STAND_IN_CREDIT if t not in literal and self.stand_ins(t) else 1.0) for t in query_tokens}
         total = sum(weights.values())
 
         def has(token: str) -> bool:
@@ -171,7 +189,7 @@ class Scorer:
                 token in present
                 or token in lowered
                 or any(s in lowered for s in SYNONYMS.get(token, ()))
-                or any(form in lowered for form in self.near_forms(token))
+                or any(word in lowered for word in self.stand_ins(token))
             )
 
         def compound(token: str) -> bool:
@@ -191,13 +209,16 @@ class Scorer:
         Measured on the longest tokens, each character once: jieba's search mode also yields the
         parts of a compound ("标准化协会" → 标准, 协会, …), and counting tokens would let one known
         compound outweigh the words that say what is really asked ("食堂", "开饭").
+        Words close in meaning (``stand_ins``) do not count here: word vectors of a small model
+        also find "中国" for "美国" and "烧结" for "红烧肉", and counting them made six more
+        out-of-scope dev questions look like questions about the knowledge base.
         """
-        known = self.known(query_tokens)
+        literal = self.literal(query_tokens)
         longest = [t for t in query_tokens if not any(t != o and t in o for o in query_tokens)]
         total = covered = 0
         for token in longest:
             marks = [False] * len(token)
-            for part in known:
+            for part in literal:
                 start = token.find(part)
                 while start >= 0:
                     marks[start : start + len(part)] = [True] * len(part)
@@ -210,7 +231,7 @@ class Scorer:
         """``known_share`` of a question's words, leaving out the unknown words that only say how it
         is asked (verbs, adverbs, pronouns…): "这个指南原本打算啥时候弄完" is about the guideline,
         "闫坤平时有什么爱好" is not (爱好 is what it asks about, and no document uses it)."""
-        kept = [t for how, tokens in worded(question, self.user_dict) if not (how and not self.known(list(tokens))) for t in tokens]
+        kept = [t for how, tokens in worded(question, self.user_dict) if not (how and not self.literal(list(tokens))) for t in tokens]
         return self.known_share(kept) if kept else 0.0
 
     def _colloquial(self, question: str, hits: list[Hit], floor: float) -> bool:
@@ -234,10 +255,11 @@ class Scorer:
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         if self.known_share(query_tokens) < MIN_KNOWN_SHARE and not self._colloquial(question, hits, threshold):
             return []  # mostly words the knowledge base never uses: not a question about it
-        for side in related_sides(question):
+        for side in related_sides(question) + named_project(question):
             tokens = content_tokens(side, self.user_dict)
             if tokens and self.known_share(tokens) < MIN_KNOWN_SHARE:
-                return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base
+                return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base;
+                # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
         known = self.known(query_tokens)
         coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
         closeness = {h.id: h.dense_similarity for h in hits}
@@ -256,6 +278,15 @@ def related_sides(question: str) -> tuple[str, ...]:
     be about the knowledge base, or the relation cannot be, whatever the other side names."""
     relation = _RELATION.search(question)
     return relation.groups() if relation else ()
+
+
+_NAMED_PROJECT = re.compile(r"([^\s，,。；;？?！!、的]{2,16}?)(?:那个|这个|这一)?项目")
+
+
+def named_project(question: str) -> tuple[str, ...]:
+    """The words a question names a project by ("浸没式液冷那个项目" → 浸没式液冷; none if it names none)."""
+    found = _NAMED_PROJECT.search(question)
+    return (found.group(1),) if found else ()
 
 
 CROSS_LINGUAL_DROP = 0.05  # e5-small scores an English question about 0.05 lower against Chinese text
@@ -281,6 +312,12 @@ def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
 def _visible_texts(index: KnowledgeIndex, generation: int, groups: tuple | None) -> str:
     """All chunk text the asker may see in one generation, in one string (for near forms)."""
     return "\n".join(hit.text for hit in index.find(None, groups=None if groups is None else list(groups)))
+
+
+@lru_cache(maxsize=4096)
+def _near_words(index: KnowledgeIndex, generation: int, token: str, groups: tuple | None) -> tuple[str, ...]:
+    """Words of the visible corpus close in meaning to one it never uses (per index generation)."""
+    return index.near_words([token], None if groups is None else list(groups)).get(token, ())
 
 
 @lru_cache(maxsize=4096)

@@ -24,6 +24,7 @@ from assistant.tools.workflow import StageInfo
 
 _WHOLE_CLAUSE = 6  # a clause the question names is quoted whole when it has at most this many sentences
 _MAX_SENTENCES = 4  # one clause may give them all: the best clause often holds the whole answer
+_MAX_RECORD_LINES = 6  # record lines are short (a table row, a field): a project answer may hold more
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
@@ -184,7 +185,7 @@ class Composer:
         """Similarity above the relevance floor, as a share of the way to 1."""
         return max(0.0, (similarity - self.min_relevance) / max(1e-6, 1 - self.min_relevance))
 
-    def _pick(self, hits: list[Hit], tokens: list[str]) -> list[tuple[Hit, str]]:
+    def _pick(self, hits: list[Hit], tokens: list[str], most: int = _MAX_SENTENCES) -> list[tuple[Hit, str]]:
         """The top sentences, no near-duplicates; none when the
         question asks for a kind of answer (a price, a time…) that none of them states."""
         scored = self.scored_sentences(hits, tokens)
@@ -200,7 +201,7 @@ class Composer:
             scored.sort(key=lambda item: units.index(item[2]) if item[2] in units else len(units))
             return [(hit, sentence) for _, hit, sentence in scored]
         for score, hit, sentence in scored:
-            if len(picked) == _MAX_SENTENCES or (picked and score < 0.8 * scored[0][0]):
+            if len(picked) == most or (picked and score < 0.8 * scored[0][0]):
                 break
             if not any(_similar(sentence, s) for _, s in picked):
                 picked.append((hit, sentence))
@@ -241,13 +242,13 @@ class Composer:
         lines must not crowd out the other's."""
         parts = split_questions(self.question)
         if len(parts) < 2:
-            return self._pick(hits, asked)
+            return self._pick(hits, asked, _MAX_RECORD_LINES)
         picked: list[tuple[Hit, str]] = []
         for part in parts:
             words = content_tokens(relevance_text(part, self.scorer.index.settings.corpus_dir / "glossary.yaml"), self.scorer.user_dict)
             own = [t for t in asked if t in words]
             sub = Composer(part, self.scorer, self.min_relevance, self.cited, self.label)
-            picked += [p for p in sub._pick(hits, own or asked) if p not in picked]
+            picked += [p for p in sub._pick(hits, own or asked, _MAX_RECORD_LINES) if p not in picked]
         return picked
 
     def _with_sibling_rows(self, picked: list[tuple[Hit, str]], asked: list[str]) -> list[tuple[Hit, str]]:

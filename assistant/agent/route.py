@@ -85,7 +85,7 @@ class Route:
     """What the question is and what evidence answers it; ``topic`` is remembered for follow-ups."""
 
     kind: RouteKind
-    query: str | None = None  # knowledge: what to search for
+    query: str | None = None  # knowledge: what to search for; project: what is asked, when more than the question
     project_id: str | None = None
     target_stage: str | None = None  # readiness
     stage: str | None = None  # stage explanation, or the stage filter of a project list
@@ -136,7 +136,8 @@ def split_questions(text: str) -> list[str]:
 
 
 _EN_STAGE_QUESTION = re.compile(
-    r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b", re.IGNORECASE
+    r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b"
+    r"|\b(?:must|need|needs|have to)\b.*\b(?:(?:move|go|get)s? (?:in)?to|enter(?:s|ing)?)\b", re.IGNORECASE
 )
 
 
@@ -200,12 +201,16 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
         stages = _stages_in(text, flow)
         return Route("projects", stage=stages[0] if len(stages) == 1 else None, topic="projects")
     if named or (refers_back and remembered):
-        return Route("project", project_id=named[0] if named else remembered, topic="project")
+        # "其中哪些是第三方的？" asks within what the previous question asked ("有哪些专利"): both say what is asked
+        asked = f"{previous.question} {text}" if within_last and previous and not named else None
+        return Route("project", query=asked, project_id=named[0] if named else remembered, topic="project")
     stages = _stages_in(text, flow)
     if len(stages) == 1 and not _STANDARD_CODE.search(text) and _asks_about_stage(text, stages[0]):
         return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     if glossary is not None and not _CJK.search(text) and _EN_STAGE_QUESTION.search(text) and not _STANDARD_CODE.search(text):
-        stages = _stages_in(expand_english(text, glossary)[len(text):], flow)
+        # "evaluation and improvement" expands word by word, in any order ("改进 评价"): a stage may be two of them joined
+        words = expand_english(text, glossary)[len(text):].split()
+        stages = _stages_in(" ".join(words + [a + b for a in words for b in words if a != b]), flow)
         if len(stages) == 1:
             return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     query = text

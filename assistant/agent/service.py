@@ -226,7 +226,7 @@ class AssistantService:
                 sections.append(several.compose(composer, run.result, book.hits, part))
             else:
                 # an English question about a record is matched on the Chinese terms it names
-                asked_text = relevance_text(part, self.settings.corpus_dir / "glossary.yaml")
+                asked_text = relevance_text(route.query if route.kind == "project" and route.query else part, self.settings.corpus_dir / "glossary.yaml")
                 asked = [t for t in content_tokens(asked_text, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
                 sections.append(composer.compose(run, book.hits, asked))
         if len(sections) == 1:

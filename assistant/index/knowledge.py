@@ -10,6 +10,7 @@ unreachable Chroma server becomes one clear error naming it, never a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -26,10 +27,12 @@ from assistant.index.lexical import LexicalIndex
 from assistant.index.rerankers import make_reranker, reranking
 from assistant.index.retrievers import ChunkCache, DenseRetriever, LexicalRetriever, Query, VectorCache
 from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
+from assistant.index.vocabulary import Vocabulary, WordVectors, is_word
 from assistant.ingest.models import Chunk
 from assistant.settings import Settings
 
 T = TypeVar("T")
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,8}")
 log = logging.getLogger("assistant.index")
 
 
@@ -64,6 +67,10 @@ class KnowledgeIndex:
         self._snapshot: Snapshot | None = None
         self._loading = threading.Lock()
         self._reranker = None
+        self._words = WordVectors(self.directory)
+        self._vocabulary: Vocabulary | None = None
+        self._vocabulary_lock = threading.Lock()
+        self._visible_cache: dict[tuple, np.ndarray] = {}
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query's vector, shared with search: a question embedded for retrieval is not embedded again."""
@@ -159,6 +166,7 @@ class KnowledgeIndex:
                 raise
             raise self._store_failure(exc) from None
         self.refresh()
+        self.vocabulary(progress)
         return report
 
     def indexed_files(self) -> list[Path]:
@@ -197,7 +205,57 @@ class KnowledgeIndex:
         snapshot = self._current()
         if snapshot.lexical is None:
             return []
-        return snapshot.lexical.search(Query.prepare(query, self.settings.corpus_dir, self._vectors), n, groups, source)
+        prepared = self._expanded(snapshot, Query.prepare(query, self.settings.corpus_dir, self._vectors), groups)
+        return snapshot.lexical.search(prepared, n, groups, source)
+
+    # ----- the corpus's own words for the asker's -----
+    def vocabulary(self, progress: Progress | None = None) -> Vocabulary | None:
+        """The current generation's content words with their vectors (built once per generation:
+        at indexing time, or by the first question a process answers from a generation it did not index)."""
+        snapshot = self._current()
+        if snapshot.lexical is None:
+            return None
+        lexical = snapshot.lexical.index
+        with self._vocabulary_lock:
+            if self._vocabulary is None or self._vocabulary.generation != lexical.generation:
+                user_dict = self.settings.corpus_dir / "terms.txt"
+                self._vocabulary = Vocabulary.build(lexical, self._words, self.embedder, user_dict, progress)
+            return self._vocabulary
+
+    def near_words(self, tokens: list[str], groups: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """For each Chinese word no chunk the asker may see uses, the visible corpus words closest to it in
+        meaning ("打算" → "计划"). Only words of the language (jieba's dictionary or the domain terms):
+        jieba's search mode also yields character pairs across two words ("费花" in "设备费花了"),
+        whose vectors mean nothing."""
+        snapshot = self._current()
+        vocabulary = self.vocabulary()
+        if snapshot.lexical is None or vocabulary is None:
+            return {}
+        allowed = snapshot.lexical.allowed(groups)
+        user_dict = self.settings.corpus_dir / "terms.txt"
+        unknown = [
+            t for t in dict.fromkeys(tokens)
+            if _CJK_WORD.fullmatch(t) and is_word(t, user_dict) and snapshot.lexical.document_frequency(t, groups) == 0
+        ]
+        if not unknown:
+            return {}
+        return vocabulary.near(self._words.get(unknown, self.embedder), self._visible_words(vocabulary, allowed, groups))
+
+    def _visible_words(self, vocabulary: Vocabulary, allowed: np.ndarray | None, groups: list[str] | None) -> np.ndarray:
+        key = (vocabulary.generation, None if groups is None else tuple(sorted(groups)))
+        cached = self._visible_cache.get(key)
+        if cached is None:
+            cached = vocabulary.visible(allowed)
+            if len(self._visible_cache) > 64:
+                self._visible_cache.clear()
+            self._visible_cache[key] = cached
+        return cached
+
+    def _expanded(self, snapshot: Snapshot, query: Query, groups: list[str] | None) -> Query:
+        """The query with the visible corpus's own words for the words it uses and the corpus does not."""
+        near = self.near_words(query.tokens, groups)
+        extra = [w for words in near.values() for w in words if w not in query.tokens]
+        return replace(query, tokens=[*query.tokens, *dict.fromkeys(extra)]) if extra else query
 
     def document_frequency(self, token: str, groups: list[str] | None = None) -> int:
         """Chunks (that ``groups`` may see; ``None``: all) using ``token``, from the BM25 inverted index."""
@@ -218,7 +276,7 @@ class KnowledgeIndex:
         prepared = Query.prepare(query, self.settings.corpus_dir, self._vectors)
         pool = max(self.settings.candidate_pool, k)
         dense = self._guard(lambda: snapshot.dense.search(prepared, pool, groups, source)) if mode in ("hybrid", "dense") else []
-        lexical = snapshot.lexical.search(prepared, pool, groups, source) if mode in ("hybrid", "bm25") else []
+        lexical = snapshot.lexical.search(self._expanded(snapshot, prepared, groups), pool, groups, source) if mode in ("hybrid", "bm25") else []
         fused = reciprocal_rank_fusion(
             [(self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical)], self.settings.rrf_k
         )

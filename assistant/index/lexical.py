@@ -193,6 +193,20 @@ class LexicalIndex:
         rows = self._bm25.scores["indices"][indptr[column] : indptr[column + 1]]
         return int(len(rows) if allowed is None else np.count_nonzero(allowed[rows]))
 
+    def vocabulary(self) -> list[str]:
+        """Every token some chunk of this generation uses."""
+        return [t for t in self._bm25.vocab_dict if t] if self.ids else []
+
+    def columns(self, tokens: list[str]) -> np.ndarray:
+        """The inverted-index column of each token (all of them in the vocabulary)."""
+        return np.array([self._bm25.vocab_dict[t] for t in tokens], dtype=np.int64)
+
+    def column_frequencies(self, columns: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Document frequency within ``allowed`` of each column, in one pass over the postings."""
+        indptr, indices = self._bm25.scores["indptr"], self._bm25.scores["indices"]
+        seen = np.concatenate([[0], np.cumsum(allowed[indices] > 0)])
+        return seen[indptr[columns + 1]] - seen[indptr[columns]]
+
     def row(self, chunk_id: str) -> int:
         return self._row[chunk_id]
 
