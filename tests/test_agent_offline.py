@@ -359,7 +359,7 @@ def test_injected_instructions_are_not_followed_offline(injected_index, tmp_path
     assert "书面形式" in answer.answer
     assert "免费使用" not in answer.answer and "忽略" not in answer.answer
     assert all("忽略" not in c.quote for c in answer.citations)
-    assert_verbatim(answer, index)
+    assert_verbatim(answer, shipped_index)
 
 
 def test_injected_text_reaches_the_model_only_as_flagged_data(injected_index):
@@ -497,4 +497,13 @@ def test_a_when_question_is_answered_by_a_time_relative_to_an_event(real_service
     """"从什么时候开始实施" is answered by "批准发布之日起实施", not by the sentences that carry a year."""
     answer = ask(real_service, "指南建议从什么时候开始实施？")
     assert "批准发布之日起实施" in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+@pytest.mark.slow
+def test_a_document_number_question_quotes_the_sentence_that_gives_one(real_service, real_index):
+    """"批文文号是什么" is answered by the note's "（中知研发〔2024〕10号）", not by the sentences
+    that only share its words (立项批复, 编号)."""
+    answer = ask(real_service, "指南立项时批准文件的文号是什么？")
+    assert "〔2024〕10号" in answer.answer
     assert_verbatim(answer, real_index)
