@@ -203,12 +203,22 @@ class Composer:
         for score, hit, sentence in scored:
             if len(picked) == most or (picked and score < 0.8 * scored[0][0]):
                 break
-            if not any(_similar(sentence, s) for _, s in picked):
+            if not any(self._same_fact(sentence, s, tokens) for _, s in picked):
                 picked.append((hit, sentence))
         required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
         if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
             return []
         return picked
+
+    def _same_fact(self, a: str, b: str, tokens: list[str]) -> bool:
+        """Near-duplicates (the same fact told by the summary and by the note), but not parallel
+        sentences that differ in what they name ("标准跟踪是…三项内容之一" and "专利跟踪是…"):
+        every word of the shorter one, beyond the question's, is in the longer one too."""
+        if not _similar(a, b):
+            return False
+        shorter, longer = sorted((a, b), key=len)
+        flat = re.sub(r"\s+", "", longer)
+        return all(t in flat for t in content_tokens(shorter, self.scorer.user_dict) if t not in tokens)
 
     def _novelty(self, sentence: str, tokens: list[str]) -> float:
         """Share of a sentence that is not the question echoed back ("X对Y提出了要求" tells nothing)."""
