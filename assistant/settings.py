@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     embedding_passage_prefix: str = ""
     embedding_threads: int = 2
     embedding_batch_size: int = 16
+    query_cache_size: int = Field(1024, ge=0)  # recent query vectors kept; 0: every question embedded
     reranker_model: str = ""  # optional cross-encoder (sentence-transformers) name or path, or the served model's name
     reranker_api_url: str = ""  # a hosted reranker with the Cohere/Jina /rerank API, e.g. http://xinference:9997/v1
     reranker_api_key: SecretStr = SecretStr("")

@@ -8,10 +8,14 @@ data dir of the current settings, which must already be indexed (`linkage index`
 sends its next request as soon as the previous one is answered (closed loop), for ``--duration``
 seconds per endpoint and client count, after a short warm-up. Questions and queries come from
 ``evals/retrieval.yaml``, each with a unique tag so that no cache answers it (``--repeat``: as
-they are, so caches warm up). Printed per row: completed requests per second and latency p50/p95/p99
-of the successful ones; failures (status ≥ 400 or a transport error) are counted apart; for a
-server it started itself (on Linux), the server's CPU time per completed request, which other jobs
-on a shared machine disturb far less than the rates (``--json`` adds the clients' own).
+they are, so caches warm up). The tag is text the model reads too: about 4 of the ~24 tokens
+e5-small embeds per question, a sixth of a search's CPU. ``--untagged`` asks the questions as they
+are of a server this script starts with its query-vector cache off (``LINKAGE_QUERY_CACHE_SIZE=0``):
+every question is embedded, as a new one would be, and the model reads only the question.
+Printed per row: completed requests per second and latency p50/p95/p99 of the successful ones;
+failures (status ≥ 400 or a transport error) are counted apart; for a server it started itself (on
+Linux), the server's CPU time per completed request, which other jobs on a shared machine disturb
+far less than the rates (``--json`` adds the clients' own).
 
 The clients run in this process: on a small machine they take CPU from the server, so compare
 rows measured on the same machine more than absolute figures. Loopback only: the point is the
@@ -184,10 +188,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def own_server(workers: int) -> Iterator[tuple[str, int]]:
-    """`linkage serve` on a free loopback port, offline, until the block ends: its URL and process id."""
+def own_server(workers: int, query_cache: bool = True) -> Iterator[tuple[str, int]]:
+    """`linkage serve` on a free loopback port, offline, until the block ends: its URL and process id.
+    ``query_cache=False``: the server embeds every question, even one it has seen."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_LLM_")}
+    if not query_cache:
+        env["LINKAGE_QUERY_CACHE_SIZE"] = "0"
     command = [sys.executable, "-c", "from assistant.surfaces.cli import app; app()",
                "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -241,19 +248,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per endpoint and client count")
     parser.add_argument("--endpoints", nargs="+", choices=["chat", "search", "feedback"], default=["chat", "search", "feedback"])
     parser.add_argument("--api-key", default=os.environ.get("LINKAGE_LOAD_API_KEY", ""), help="Bearer key (when anonymous access is off)")
-    parser.add_argument("--repeat", action="store_true", help="ask the same questions again (caches hit) instead of unique ones")
+    asked = parser.add_mutually_exclusive_group()
+    asked.add_argument("--repeat", action="store_true", help="ask the same questions again (caches hit) instead of unique ones")
+    asked.add_argument("--untagged", action="store_true",
+                       help="ask the questions without a tag, of a server started with its query-vector cache off")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     if args.url and not args.url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         raise SystemExit("只对本机回环地址（127.0.0.1 / localhost）做负载测试。")
+    if args.url and args.untagged:
+        raise SystemExit("--untagged 需要由本脚本启动服务（它关闭该服务的查询向量缓存），不能与 --url 一起使用。")
     names = [name for name in endpoints(["x"]) if name.split("/")[-1] in args.endpoints]
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    with contextlib.nullcontext((args.url, None)) if args.url else own_server(args.workers) as (url, pid):
-        rows = run(url, names, args.clients, args.duration, headers, args.repeat, pid)
+    server = contextlib.nullcontext((args.url, None)) if args.url else own_server(args.workers, query_cache=not args.untagged)
+    with server as (url, pid):
+        rows = run(url, names, args.clients, args.duration, headers, args.repeat or args.untagged, pid)
     if args.json:
         print(json.dumps([r.summary() for r in rows], ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"负载测试 {url}（{'外部服务' if args.url else f'本脚本启动，workers={args.workers}'}）")
+    asking = "原样重复（缓存命中）" if args.repeat else "原样、不缓存查询向量" if args.untagged else "每次带唯一标记"
+    table = Table(title=f"负载测试 {url}（{'外部服务' if args.url else f'本脚本启动，workers={args.workers}'}；问题：{asking}）")
     for column in ("endpoint", "clients", "requests", "failed", "req/s", "p50 ms", "p95 ms", "p99 ms", "server CPU ms/req"):
         table.add_column(column, justify="left" if column == "endpoint" else "right")
     for r in rows:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import docx
 import openai
@@ -400,3 +404,19 @@ def test_openai_stream_failure_reaches_the_client_in_chinese(api_settings, shipp
             list(stream)
     assert failure.value.message == "大模型服务超时，请稍后重试。"
     assert failure.value.body["type"] == "server_error" and failure.value.body["code"] == "upstream_error"
+
+
+def test_the_server_gives_each_request_one_blas_thread(tmp_path):
+    """Requests already share the cores: OpenBLAS threads for one request's matrix product only spin
+    (five times the CPU of a cached search under load). Checked in a fresh process, at OpenBLAS's default."""
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom threadpoolctl import threadpool_info\n"
+        "from assistant.settings import Settings\nfrom assistant.surfaces.api import create_app\n"
+        "create_app(Settings(data_dir=Path(sys.argv[1]), embedding_backend='hashing', _env_file=None))\n"
+        "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LINKAGE_", "OPENBLAS_", "OMP_"))}
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[1]"

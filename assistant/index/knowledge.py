@@ -71,7 +71,7 @@ class KnowledgeIndex:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.store = ChunkStore(settings, self.space)
         self.indexer = Indexer(settings, self.store, lambda: self.embedder, self.directory)
-        self._vectors = VectorCache(lambda text: self.embedder.embed_query(text))
+        self._vectors = VectorCache(lambda text: self.embedder.embed_query(text), settings.query_cache_size)
         self._chunks = ChunkCache()
         self._snapshot: Snapshot | None = None
         self._loading = threading.Lock()

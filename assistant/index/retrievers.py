@@ -56,6 +56,8 @@ class VectorCache:
                 self._vectors.move_to_end(text)
                 return self._vectors[text]
         vector = self._embed(text)
+        if not self._size:  # off: every question embedded (the load script measures new questions so)
+            return vector
         with self._lock:
             self._vectors[text] = vector
             if len(self._vectors) > self._size:

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
+from threadpoolctl import threadpool_limits
 
 from assistant.agent.models import AgentEvent, Answer, Citation
 from assistant.agent.service import AssistantService
@@ -189,6 +190,11 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
     from assistant.surfaces.openai_compat import router as openai_router
 
     settings = settings or get_settings()
+    # Requests already run side by side on every core; OpenBLAS's own threads for one request's
+    # matrix product (word and sentence similarities) only spun beside them: a search of a cached
+    # question cost 16–34 ms of server CPU instead of 5 (`python -m evals.load --repeat`).
+    # Only BLAS: the e5-small engine's OpenMP threads are LINKAGE_EMBEDDING_THREADS.
+    threadpool_limits(1, user_api="blas")
     service = service or AssistantService(settings)
     try:
         service.store  # noqa: B018 - migrate the conversation database at start-up, not on the first question
