@@ -58,6 +58,10 @@ _THIS_STAGE = re.compile(r"(?:这|该|此|那)(?:一|个)?(?:步|阶段|环节|�
 _STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 SEARCH_K = 8  # clauses a knowledge answer is composed from
+# the same for an English question: an English question ranks Chinese clauses less well (dense
+# cross-lingual similarity, glossary terms only in BM25), so the clause that answers is often
+# ranked 9th–16th; relevance and sentence scoring still pick from them (chosen on the dev split)
+ENGLISH_SEARCH_K = 16
 
 RouteKind = Literal["knowledge", "project", "projects", "several", "readiness", "draft", "stage", "out_of_scope", "needs_project"]
 TOPICS = ("draft", "readiness", "projects", "project")  # remembered topics that are not search topics
