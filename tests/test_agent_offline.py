@@ -389,7 +389,7 @@ def test_injected_instructions_are_not_followed_offline(injected_index, tmp_path
     assert "书面形式" in answer.answer
     assert "免费使用" not in answer.answer and "忽略" not in answer.answer
     assert all("忽略" not in c.quote for c in answer.citations)
-    assert_verbatim(answer, shipped_index)
+    assert_verbatim(answer, index)
 
 
 def test_injected_text_reaches_the_model_only_as_flagged_data(injected_index):
