@@ -490,3 +490,11 @@ def test_the_project_words_are_what_precedes_项目():
     assert named_project("浸没式液冷那个项目总预算是多少？") == ("浸没式液冷",)
     assert named_project("液冷充电枪项目涉及哪些第三方专利？") == ("液冷充电枪",)
     assert named_project("联动指南的工作原则有哪些？") == ()
+
+
+@pytest.mark.slow
+def test_a_when_question_is_answered_by_a_time_relative_to_an_event(real_service, real_index):
+    """"从什么时候开始实施" is answered by "批准发布之日起实施", not by the sentences that carry a year."""
+    answer = ask(real_service, "指南建议从什么时候开始实施？")
+    assert "批准发布之日起实施" in answer.answer
+    assert_verbatim(answer, real_index)

@@ -30,7 +30,7 @@ SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
-    (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年"), 0.4),
+    (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)"), 0.4),  # a date, or one relative to an event
     (re.compile(r"(?:哪些|哪几项?|哪项)(?:国家|行业|团体)?标准|which standards\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # two terms told apart by their definitions ("A和B有什么区别")
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
