@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from assistant.agent.evidence import MIN_KNOWN_SHARE, Scorer, content_tokens, related_sides
+from assistant.agent.offline import Composer
 from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
 from assistant.errors import InvalidQuestionError, UnknownConversationError
@@ -228,6 +229,35 @@ def test_a_project_named_by_its_name_reads_its_record(service, shipped_index):
     assert all(call.name != "get_project" for call in general.tool_calls)
     unsaid = ask(service, "工业互联网标识解析的安全性怎么样？")  # not said to be about a project
     assert all(call.name != "get_project" for call in unsaid.tool_calls)
+
+
+def test_an_english_question_names_a_project_by_the_glossary_terms_of_its_field(service, shipped_index):
+    """The record is named only in Chinese (电动汽车大功率液冷充电连接装置…): the English words of its
+    field reach it, and "who leads" — words with no Chinese form — is answered by the owner line."""
+    answer = ask(service, "Who leads the electric vehicle charging project?")
+    assert answer.tool_calls[0].name == "get_project" and answer.tool_calls[0].args["project_id"] == "P-2025-004"
+    assert answer.answer.startswith("[Offline mode] From project record P-2025-004.")
+    assert "孙晓峰" in answer.answer
+    assert_verbatim(answer, shipped_index)
+    hidden = ask(service, "Who leads the electric vehicle charging project?", user=WIRELESS)  # may see P-2025-001 only
+    assert "孙晓峰" not in hidden.answer
+
+
+@pytest.mark.slow
+def test_an_english_word_stands_for_the_corpus_word_its_vector_is_closest_to(real_service, real_index):
+    """"EV" is in no glossary: its word vector stands out as closest to the vocabulary's 电动汽车."""
+    answer = ask(real_service, "Who is in charge of the EV connector project?")
+    assert answer.tool_calls[0].args.get("project_id") == "P-2025-004"
+    assert answer.answer.startswith("[Offline mode]") and "孙晓峰" in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+def test_parallel_sentences_naming_different_things_are_not_duplicates(shipped_index, shipped_settings):
+    composer = Composer("What does work tracking cover?", Scorer(shipped_index), 0.5)
+    standard = "标准跟踪是联动指南工作跟踪的三项内容之一〔编制说明 二、2〕。"
+    patent = "专利跟踪是联动指南工作跟踪的三项内容之一〔编制说明 二、2〕。"
+    assert not composer._same_fact(standard, patent, ["工作跟踪", "跟踪"])
+    assert composer._same_fact(standard, "标准跟踪是联动指南工作跟踪的三项内容之一。", ["工作跟踪", "跟踪"])
 
 
 def test_their_and_within_follow_ups_stay_with_the_project(service):

@@ -203,12 +203,22 @@ class Composer:
         for score, hit, sentence in scored:
             if len(picked) == most or (picked and score < 0.8 * scored[0][0]):
                 break
-            if not any(_similar(sentence, s) for _, s in picked):
+            if not any(self._same_fact(sentence, s, tokens) for _, s in picked):
                 picked.append((hit, sentence))
         required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
         if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
             return []
         return picked
+
+    def _same_fact(self, a: str, b: str, tokens: list[str]) -> bool:
+        """Near-duplicates (the same fact told by the summary and by the note), but not parallel
+        sentences that differ in what they name ("标准跟踪是…三项内容之一" and "专利跟踪是…"):
+        every word of the shorter one, beyond the question's, is in the longer one too."""
+        if not _similar(a, b):
+            return False
+        shorter, longer = sorted((a, b), key=len)
+        flat = re.sub(r"\s+", "", longer)
+        return all(t in flat for t in content_tokens(shorter, self.scorer.user_dict) if t not in tokens)
 
     def _novelty(self, sentence: str, tokens: list[str]) -> float:
         """Share of a sentence that is not the question echoed back ("X对Y提出了要求" tells nothing)."""
@@ -221,15 +231,20 @@ class Composer:
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)
         # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
         asked = [t for t in asked if t not in record.name] or asked
-        picked = self._with_sibling_rows(self._pick_per_part(hits, asked), asked) if asked else []
-        if asked and not picked:
+        if not self.zh and all(t in record.name for t in asked):
+            asked = []  # only the words naming the project have a Chinese form ("Who leads the … project?")
+        # an English question asking for a kind of answer (who, when…) in words the record does not use:
+        # the lines closest in meaning that give that kind of answer
+        typed = not self.zh and not asked and any(asks.search(self.question) for asks, _, _ in _ANSWER_TYPES)
+        picked = self._with_sibling_rows(self._pick_per_part(hits, asked), asked) if asked or typed else []
+        if (asked or typed) and not picked:
             return self.decline(out_of_scope=False)
         lines = [self.banner(self.t(f"以下内容摘自项目记录 {record.id}。", f"From project record {record.id}."))]
         if overview:
             head = next((u for u in overview.text.splitlines() if u.startswith("项目名称")), "")
             stage = next((u for u in overview.text.splitlines() if u.startswith("当前阶段")), "")
             lines.append(f"{record.id}：{record.name}（{record.stage}）{self.cite(overview, head or stage)}")
-        if asked:
+        if asked or typed:
             for hit, sentence in picked:
                 lines.append(f"- {_display(sentence)}{self.cite(hit, sentence)}")
         elif overview:

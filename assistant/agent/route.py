@@ -58,6 +58,10 @@ _THIS_STAGE = re.compile(r"(?:这|该|此|那)(?:一|个)?(?:步|阶段|环节|�
 _STANDARD_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 SEARCH_K = 8  # clauses a knowledge answer is composed from
+# the same for an English question: an English question ranks Chinese clauses less well (dense
+# cross-lingual similarity, glossary terms only in BM25), so the clause that answers is often
+# ranked 9th–16th; relevance and sentence scoring still pick from them (chosen on the dev split)
+ENGLISH_SEARCH_K = 16
 
 RouteKind = Literal["knowledge", "project", "projects", "several", "readiness", "draft", "stage", "out_of_scope", "needs_project"]
 TOPICS = ("draft", "readiness", "projects", "project")  # remembered topics that are not search topics
@@ -296,6 +300,9 @@ def _asks_about_stage(text: str, stage: str) -> bool:
 
 _SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
 _MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
+# the same for the corpus words an English question's words stand for: fewer, as each passed the
+# glossary or stood out among the vocabulary's word vectors (chosen on the dev split)
+_MIN_ENGLISH_NAME_CHARACTERS = 3
 
 
 def project_named(question: str, ctx: ToolContext) -> str | None:
@@ -311,7 +318,9 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
     visible = ctx.records.visible(ctx.user.groups)
     names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
     public = _public_text(ctx.index, ctx.index.generation)
-    asked = set(content_tokens(question, user_dict))
+    english = not _CJK.search(question)
+    asked = set(content_tokens(_in_corpus_words(question, ctx) if english else question, user_dict))
+    least = _MIN_ENGLISH_NAME_CHARACTERS if english else _MIN_NAME_CHARACTERS
     found = []
     for pid, words in names.items():
         others = set().union(*(w for other, w in names.items() if other != pid))
@@ -320,9 +329,18 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
             if len(w) >= 2 and w not in others and w not in public
             and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
         ]
-        if len(set("".join(own))) >= _MIN_NAME_CHARACTERS:
+        if len(set("".join(own))) >= least:
             found.append(pid)
     return found[0] if len(found) == 1 else None
+
+
+def _in_corpus_words(question: str, ctx: ToolContext) -> str:
+    """An English question's words as the corpus says them: its glossary terms and the visible
+    vocabulary words whose vectors stand out as closest to its words ("EV" → 电动汽车)."""
+    glossary = ctx.settings.corpus_dir / "glossary.yaml"
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z-]+", question)]
+    near = ctx.index.near_words(words, ctx.user.groups, english=True)
+    return " ".join([expand_english(question, glossary)[len(question):], *(w for found in near.values() for w in found)])
 
 
 @lru_cache(maxsize=4)

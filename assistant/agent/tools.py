@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional
 from langchain_core.tools import BaseTool, StructuredTool
 
 from assistant.agent.evidence import Scorer, content_tokens, is_chinese, is_instruction, relevance_text
-from assistant.agent.route import SEARCH_K, Route
+from assistant.agent.route import ENGLISH_SEARCH_K, SEARCH_K, Route
 from assistant.errors import LinkageError
 from assistant.index import Hit
 from assistant.tools import search as search_tools
@@ -119,7 +119,7 @@ class Toolbox:
     def gather(self, route: Route) -> ToolRun | None:
         """Run the one tool the route calls for; the run holds the typed result and numbered sources."""
         if route.kind == "knowledge":
-            self.search_knowledge(route.query or "", SEARCH_K)
+            self.search_knowledge(route.query or "", SEARCH_K if is_chinese(route.query or "") else ENGLISH_SEARCH_K)
         elif route.kind == "readiness":
             self.check_readiness(route.project_id or "", route.target_stage)
         elif route.kind == "draft":
@@ -176,7 +176,7 @@ class Toolbox:
         def body(run: ToolRun) -> str:
             if not query.strip():
                 raise ValueError("检索内容不能为空")
-            hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, 10)), source=source)
+            hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, ENGLISH_SEARCH_K)), source=source)
             tokens = content_tokens(relevance_text(query, self._glossary), self.scorer.user_dict)
             relevant = self.scorer.relevant(hits, tokens, query, english=not is_chinese(query))
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)

@@ -33,6 +33,15 @@ from assistant.settings import Settings
 
 T = TypeVar("T")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,8}")
+# An English content word of a question: the corpus never uses it, its vector may find the corpus's word
+# ("liquid-cooled" → 液冷, "EV" → 电动汽车); function words have no such counterpart.
+_ENGLISH_WORD = re.compile(r"[a-z][a-z-]{1,30}", re.IGNORECASE)
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    "a an the of to and or in on at by for from with into onto about as is are was were be been being do does did "
+    "what which who whom whose when where why how can could should would will shall may might must "
+    "this that these those it its their there here they them we our us you your i me my he she his her "
+    "not no any some all each every have has had than then so such also only just very more most".split()
+)
 log = logging.getLogger("assistant.index")
 
 
@@ -222,11 +231,12 @@ class KnowledgeIndex:
                 self._vocabulary = Vocabulary.build(lexical, self._words, self.embedder, user_dict, progress)
             return self._vocabulary
 
-    def near_words(self, tokens: list[str], groups: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    def near_words(self, tokens: list[str], groups: list[str] | None = None, english: bool = False) -> dict[str, tuple[str, ...]]:
         """For each Chinese word no chunk the asker may see uses, the visible corpus words closest to it in
         meaning ("打算" → "计划"). Only words of the language (jieba's dictionary or the domain terms):
         jieba's search mode also yields character pairs across two words ("费花" in "设备费花了"),
-        whose vectors mean nothing."""
+        whose vectors mean nothing. ``english``: English content words too ("liquid-cooled" → 液冷);
+        not for search expansion, where their misses ("itself" → 自有) cost more than their finds (dev split)."""
         snapshot = self._current()
         vocabulary = self.vocabulary()
         if snapshot.lexical is None or vocabulary is None:
@@ -235,7 +245,10 @@ class KnowledgeIndex:
         user_dict = self.settings.corpus_dir / "terms.txt"
         unknown = [
             t for t in dict.fromkeys(tokens)
-            if _CJK_WORD.fullmatch(t) and is_word(t, user_dict) and snapshot.lexical.document_frequency(t, groups) == 0
+            if (
+                (_CJK_WORD.fullmatch(t) and is_word(t, user_dict)) or (english and _ENGLISH_WORD.fullmatch(t) and t.lower() not in _ENGLISH_FUNCTION_WORDS)
+            )
+            and snapshot.lexical.document_frequency(t, groups) == 0
         ]
         if not unknown:
             return {}
