@@ -537,3 +537,12 @@ def test_a_document_number_question_quotes_the_sentence_that_gives_one(real_serv
     answer = ask(real_service, "指南立项时批准文件的文号是什么？")
     assert "〔2024〕10号" in answer.answer
     assert_verbatim(answer, real_index)
+
+
+@pytest.mark.slow
+def test_a_what_to_do_question_quotes_the_sentence_that_says_to_act(real_service, real_index):
+    """"该怎么处理" is answered by the sentence saying what to do ("应及时补充披露"), not by the
+    sentences that only describe the situation."""
+    answer = ask(real_service, "实施过程中又冒出来可能写进标准的专利，该怎么处理？")
+    assert "及时补充披露" in answer.answer
+    assert_verbatim(answer, real_index)

@@ -36,6 +36,8 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
     # two terms told apart by their definitions ("A和B有什么区别")
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
+    # what to do: a sentence that says to act, and when ("应及时补充披露"), over ones that only name the case
+    (re.compile(r"怎么办|怎么处理|如何处理|怎样处理|该怎么|应(?:当|该)?(?:如何|怎么|怎样)|\bwhat (?:should|to do)\b|\bhow should\b", re.I), re.compile(r"(?:应|应当|应该|须|需)(?:及时|尽快|尽早|立即|马上)"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b|\bcover|\binclud|\bconsist", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
