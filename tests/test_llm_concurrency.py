@@ -80,7 +80,7 @@ def test_concurrent_first_searches_load_the_tokenizer_once(shipped_settings):
     user_dict = str(shipped_settings.corpus_dir / "terms.txt")
     lexical._load_tokenizer.cache_clear()
     loaded: list[object] = []
-    threads = [threading.Thread(target=lambda: loaded.append(lexical._tokenizer(user_dict))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: loaded.append(lexical.jieba_tokenizer(user_dict))) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -21,17 +21,16 @@ import numpy as np
 
 from assistant.index import Hit, KnowledgeIndex
 from assistant.index.embeddings import relevance_floor
-from assistant.index.lexical import _tokenizer as lexical_tokenizer
-from assistant.index.lexical import expand_english, tokenize
+from assistant.index.lexical import expand_english, pos_tagger, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
 STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
-_KEYWORD_ONLY_COVERAGE = 0.8
+_KEYWORD_ONLY_COVERAGE = 0.8  # the same for a chunk that dense search did not return
 # How close (share of the way from the relevance floor to 1) some clause must be for a question in
 # everyday words to count as about the corpus (dev split: off-topic questions reach 0.23, answerable
 # colloquial ones 0.35 and more with e5-small)
-COLLOQUIAL_CLOSENESS = 0.3  # the same for a chunk that dense search did not return
+COLLOQUIAL_CLOSENESS = 0.3
 
 # Words that say what kind of answer is wanted, not what it is about.
 _QUESTION_WORDS = frozenset(
@@ -104,18 +103,11 @@ def worded(text: str, user_dict) -> list[tuple[str, list[str]]]:
 @lru_cache(maxsize=4096)
 def _worded(text: str, user_dict: str) -> tuple[tuple[bool, tuple[str, ...]], ...]:
     out = []
-    for word in _posseg(user_dict).cut(_QUESTION_PHRASES.sub(" ", text)):
+    for word in pos_tagger(user_dict).cut(_QUESTION_PHRASES.sub(" ", text)):
         tokens = tuple(content_tokens(word.word, user_dict))
         if tokens:
             out.append((word.flag in _HOW_FLAGS, tokens))
     return tuple(out)
-
-
-@lru_cache(maxsize=4)
-def _posseg(user_dict: str):
-    import jieba.posseg
-
-    return jieba.posseg.POSTokenizer(lexical_tokenizer(user_dict))
 
 
 @dataclass

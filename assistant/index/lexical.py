@@ -15,6 +15,7 @@ from pathlib import Path
 
 import bm25s
 import jieba
+import jieba.posseg
 import numpy as np
 import yaml
 
@@ -35,11 +36,17 @@ _STOPWORDS = frozenset(
 _TOKENIZER_LOCK = threading.Lock()
 
 
-def _tokenizer(user_dict: str) -> jieba.Tokenizer:
+def jieba_tokenizer(user_dict: str) -> jieba.Tokenizer:
     """One tokenizer per dictionary: concurrent first requests wait for one load (about a second
     and tens of MB each) instead of each loading its own."""
     with _TOKENIZER_LOCK:
         return _load_tokenizer(user_dict)
+
+
+@lru_cache(maxsize=4)
+def pos_tagger(user_dict: str) -> jieba.posseg.POSTokenizer:
+    """Part-of-speech tagging (jieba.posseg) with the same dictionary as the search tokens."""
+    return jieba.posseg.POSTokenizer(jieba_tokenizer(user_dict))
 
 
 @lru_cache(maxsize=4)
@@ -53,7 +60,7 @@ def _load_tokenizer(user_dict: str) -> jieba.Tokenizer:
 
 def tokenize(text: str, user_dict: Path | None = None) -> list[str]:
     """Search-mode tokens: overlapping jieba words, whole standard/clause numbers, no stopwords."""
-    tokenizer = _tokenizer(str(user_dict or ""))
+    tokenizer = jieba_tokenizer(str(user_dict or ""))
     tokens: list[str] = []
     position = 0
     for m in _WHOLE_TOKEN.finditer(text):

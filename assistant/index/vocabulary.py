@@ -31,11 +31,10 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
-import jieba.posseg
 import numpy as np
 
 from assistant.index.embeddings import Embedder
-from assistant.index.lexical import LexicalIndex, _tokenizer
+from assistant.index.lexical import LexicalIndex, jieba_tokenizer, pos_tagger
 
 STANDOUT = 4.0  # standard deviations above a word's mean similarity to the vocabulary (chosen on the dev split)
 MAX_NEAR = 1  # stand-in words per question word (dev: a second and third one added more noise than answers)
@@ -52,7 +51,7 @@ def content_words(candidates: list[str], user_dict: Path) -> list[str]:
     """The vocabulary among ``candidates``: Chinese words of 2–8 characters whose every jieba part is
     a content word, or a domain term of the user dictionary."""
     terms = _terms(user_dict)
-    tagger = jieba.posseg.POSTokenizer(_tokenizer(str(user_dict)))
+    tagger = pos_tagger(str(user_dict))
     words = []
     for word in candidates:
         if not _CJK_WORD.fullmatch(word):
@@ -64,7 +63,7 @@ def content_words(candidates: list[str], user_dict: Path) -> list[str]:
 
 def is_word(token: str, user_dict: Path) -> bool:
     """A word of jieba's dictionary or a domain term, not a character pair search mode cut across words."""
-    return bool(_tokenizer(str(user_dict)).FREQ.get(token)) or token in _terms(user_dict)
+    return bool(jieba_tokenizer(str(user_dict)).FREQ.get(token)) or token in _terms(user_dict)
 
 
 @lru_cache(maxsize=4)
