@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, is_instruction, sentences
+from assistant.agent.evidence import Scorer, content_tokens, is_instruction, sentence_similarities, sentences
 from assistant.index.embeddings import relevance_floor
 from assistant.agent.models import Citation
 from assistant.index import Hit, KnowledgeIndex
@@ -84,7 +84,7 @@ def supports(hit: Hit, quote: str, claim: str, scorer: Scorer) -> bool:
     if tokens and scorer.coverage(tokens, hit.text) >= MIN_SUPPORT:
         return True
     floor = relevance_floor(scorer.index.settings)
-    return bool(claim.strip()) and SENTENCE_VECTORS.similarities(scorer.index, claim, [quote])[0] >= floor
+    return bool(claim.strip()) and sentence_similarities(scorer.index, claim, [quote])[0] >= floor
 
 
 def cite_markers(text: str, book_hits: dict[int, Hit], scorer: Scorer) -> tuple[str, list[Citation]]:

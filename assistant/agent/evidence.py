@@ -8,12 +8,8 @@ of the question's tokens). Dense similarity alone is not enough with a small mul
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-import sqlite3
-import threading
-from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -258,7 +254,7 @@ class Scorer:
         for hit in hits:
             if hit.dense_similarity is None and coverage[hit.id] >= _KEYWORD_ONLY_COVERAGE and question:
                 units = sentences(hit.text) or [hit.text]
-                closeness[hit.id] = max(SENTENCE_VECTORS.similarities(self.index, question, units))
+                closeness[hit.id] = max(sentence_similarities(self.index, question, units))
         return [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
 
 
@@ -325,77 +321,14 @@ def _near_forms(index: KnowledgeIndex, generation: int, token: str, groups: tupl
     return tuple(sorted(forms, key=forms.get, reverse=True))[:3]
 
 
-class SentenceVectors:
-    """Embeddings of candidate sentences, computed once per sentence text (batched) and kept.
-
-    Kept in memory and in a small SQLite file beside the index, so a new process (each
-    `linkage ask`, each API replica) does not embed the same corpus sentences again.
-    """
-
-    def __init__(self, limit: int = 20000):
-        self._vectors: dict[tuple[str, str], np.ndarray] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def similarities(self, index: KnowledgeIndex, question: str, texts: list[str]) -> list[float]:
-        """Cosine similarity of the question to each text (texts embedded as passages)."""
-        if not texts:
-            return []
-        model = index.space
-        missing = [t for t in dict.fromkeys(texts) if (model, t) not in self._vectors]
-        if missing:
-            found = _read_persisted(index, missing)
-            fresh = [t for t in missing if t not in found]
-            if fresh:
-                vectors = _normalised(np.asarray(index.embedder.embed_passages(fresh), dtype=np.float32))
-                computed = dict(zip(fresh, vectors))
-                _persist(index, computed)
-                found.update(computed)
-            with self._lock:
-                if len(self._vectors) + len(found) > self._limit:
-                    self._vectors.clear()
-                self._vectors.update({(model, t): v for t, v in found.items()})
-        query = _normalised(np.asarray(index.query_vector(question), dtype=np.float32))
-        return [float(self._vectors[(model, t)] @ query) if (model, t) in self._vectors else 0.0 for t in texts]
-
-    def clear(self) -> None:
-        self._vectors.clear()
-
-
-def _sentence_db(index: KnowledgeIndex) -> sqlite3.Connection:
-    connection = sqlite3.connect(index.directory / "sentence-vectors.sqlite3", timeout=5)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-    return connection
-
-
-def _key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def _read_persisted(index: KnowledgeIndex, texts: list[str]) -> dict[str, np.ndarray]:
-    """Stored vectors of these sentences; a cache, so an unreadable file only costs recomputation."""
-    keys = {_key(t): t for t in texts}
-    try:
-        with closing(_sentence_db(index)) as db:
-            rows = []
-            for start in range(0, len(keys), 500):
-                batch = list(keys)[start : start + 500]
-                rows += db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(batch))})", batch).fetchall()
-    except sqlite3.Error:
-        return {}
-    return {keys[k]: np.frombuffer(v, dtype=np.float32) for k, v in rows}
-
-
-def _persist(index: KnowledgeIndex, vectors: dict[str, np.ndarray]) -> None:
-    try:
-        with closing(_sentence_db(index)) as db, db:
-            db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?)", [(_key(t), v.astype(np.float32).tobytes()) for t, v in vectors.items()])
-    except sqlite3.Error:
-        pass  # read-only or busy data dir: the vectors stay in memory for this process
-
-
-SENTENCE_VECTORS = SentenceVectors()
+def sentence_similarities(index: KnowledgeIndex, question: str, texts: list[str]) -> list[float]:
+    """Cosine similarity of the question to each text (texts embedded as passages, once per index:
+    ``index.sentence_vectors`` keeps them in memory and beside the index)."""
+    if not texts:
+        return []
+    vectors = index.sentence_vectors.get(texts, index.embedder)
+    query = _normalised(np.asarray(index.query_vector(question), dtype=np.float32))
+    return [float(vectors[t] @ query) for t in texts]
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

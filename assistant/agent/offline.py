@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.evidence import SENTENCE_VECTORS, Scorer, content_tokens, heading_before, is_chinese, relevance_text
+from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, relevance_text, sentence_similarities
 from assistant.agent.route import split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
@@ -162,7 +162,7 @@ class Composer:
         headings = [heading_before(hit.text, sentence) or hit.clause_title.split("；")[0] for _, _, hit, sentence in units]
         # a bare statement ("无。") says nothing without its heading: the heading is its subject
         said = [f"{heading}：{u[3]}" if len(u[3]) < 6 else u[3] for heading, u in zip(headings, units)]
-        similarity = SENTENCE_VECTORS.similarities(self.scorer.index, self.question, said)
+        similarity = sentence_similarities(self.scorer.index, self.question, said)
         scored: list[tuple[float, int, Hit, str]] = []
         # A clause found only by keywords has no similarity; it passed relevance, so it counts as
         # close as the least similar clause that dense search returned.

@@ -8,9 +8,15 @@ OpenAI-compatible embeddings endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import sqlite3
+import threading
 import zlib
+from collections import OrderedDict
+from contextlib import closing
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -222,3 +228,80 @@ def make_embedder(settings: Settings) -> Embedder:
         settings.embedding_passage_prefix,
         settings.embedding_batch_size,
     )
+
+
+class TextVectors:
+    """Text → passage vector (unit length), kept in memory and in a SQLite file beside the index.
+
+    Corpus sentences and words are embedded once, not once per process (each `linkage ask`, each
+    API replica); the file is a cache, so an unreadable or read-only one only costs recomputation.
+    The index directory is per embedding model, so one file never mixes vector spaces.
+    """
+
+    def __init__(self, path: Path, limit: int):
+        self._path = path
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def get(self, texts: list[str], embedder: Embedder, progress=None, label: str = "") -> dict[str, np.ndarray]:
+        """Vectors of ``texts``, embedding in batches only those never embedded before."""
+        with self._lock:
+            found = {t: self._memory[t] for t in texts if t in self._memory}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            stored = self._read(missing)
+            found.update(stored)
+            fresh = [t for t in missing if t not in stored]
+            for start in range(0, len(fresh), _VECTOR_BATCH):
+                if progress:
+                    progress(label, start, len(fresh))
+                batch = fresh[start : start + _VECTOR_BATCH]
+                computed = dict(zip(batch, unit_rows(np.asarray(embedder.embed_passages(batch), dtype=np.float32))))
+                self._write(computed)
+                found.update(computed)
+            if progress and fresh:
+                progress(label, len(fresh), len(fresh))
+            with self._lock:
+                self._memory.update({t: found[t] for t in missing})
+                while len(self._memory) > self._limit:
+                    self._memory.popitem(last=False)
+        return found
+
+    def _db(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, timeout=5)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        return connection
+
+    def _read(self, texts: list[str]) -> dict[str, np.ndarray]:
+        keys = {_text_key(t): t for t in texts}
+        try:
+            with closing(self._db()) as db:
+                rows = []
+                for start in range(0, len(keys), 500):
+                    batch = list(keys)[start : start + 500]
+                    rows += db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(batch))})", batch).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {keys[k]: np.frombuffer(v, dtype=np.float32) for k, v in rows}
+
+    def _write(self, vectors: dict[str, np.ndarray]) -> None:
+        try:
+            with closing(self._db()) as db, db:
+                db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?)", [(_text_key(t), v.astype(np.float32).tobytes()) for t, v in vectors.items()])
+        except sqlite3.Error:
+            pass  # read-only or busy data dir: the vectors stay in memory for this process
+
+
+_VECTOR_BATCH = 64
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)

@@ -20,14 +20,14 @@ from typing import TypeVar
 import numpy as np
 
 from assistant.errors import IndexDamagedError, IndexNotReadyError
-from assistant.index.embeddings import Embedder, embedder_id, make_embedder
+from assistant.index.embeddings import Embedder, TextVectors, embedder_id, make_embedder
 from assistant.index.fusion import reciprocal_rank_fusion
 from assistant.index.indexer import Indexer, IndexReport, Progress, store_error
 from assistant.index.lexical import LexicalIndex
 from assistant.index.rerankers import make_reranker, reranking
 from assistant.index.retrievers import ChunkCache, DenseRetriever, LexicalRetriever, Query, VectorCache
 from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
-from assistant.index.vocabulary import Vocabulary, WordVectors, is_word
+from assistant.index.vocabulary import Vocabulary, is_word
 from assistant.ingest.models import Chunk
 from assistant.settings import Settings
 
@@ -76,7 +76,8 @@ class KnowledgeIndex:
         self._snapshot: Snapshot | None = None
         self._loading = threading.Lock()
         self._reranker = None
-        self._words = WordVectors(self.directory)
+        self._words = TextVectors(self.directory / "word-vectors.sqlite3", limit=50000)
+        self.sentence_vectors = TextVectors(self.directory / "sentence-vectors.sqlite3", limit=20000)
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_lock = threading.Lock()
         self._visible_cache: dict[tuple, np.ndarray] = {}

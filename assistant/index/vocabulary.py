@@ -16,29 +16,23 @@ Everything is computed within what the asker may see: a word used only by record
 the asker is not a candidate and does not move the statistics, so it can never become a
 stand-in word (or reveal that it exists).
 
-Word vectors are kept in a SQLite file beside the index, keyed by word (a word's vector depends
-only on the embedder, whose space names the directory), so an incremental run embeds only the
-words new to the corpus, and questions embed only their own unknown words.
+Word vectors are kept in a SQLite file beside the index (``TextVectors``), so an incremental run
+embeds only the words new to the corpus, and questions embed only their own unknown words.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
-from collections import OrderedDict
-from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from assistant.index.embeddings import Embedder
+from assistant.index.embeddings import Embedder, TextVectors
 from assistant.index.lexical import LexicalIndex, jieba_tokenizer, pos_tagger
 
 STANDOUT = 4.0  # standard deviations above a word's mean similarity to the vocabulary (chosen on the dev split)
 MAX_NEAR = 1  # stand-in words per question word (dev: a second and third one added more noise than answers)
-_BATCH = 64
 _MIN_VOCABULARY = 20  # a word can only stand out from a distribution of some size
 
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,8}")
@@ -74,65 +68,6 @@ def _terms(user_dict: Path) -> frozenset[str]:
     return frozenset(line.split()[0] for line in lines if line.strip() and not line.startswith("#"))
 
 
-class WordVectors:
-    """Word → vector, in memory and in ``word-vectors.sqlite3`` beside the index (a cache: an
-    unreadable or read-only file only costs recomputation)."""
-
-    def __init__(self, directory: Path, limit: int = 50000):
-        self._path = directory / "word-vectors.sqlite3"
-        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def get(self, words: list[str], embedder: Embedder, progress=None) -> dict[str, np.ndarray]:
-        """Vectors of ``words`` (unit length), embedding in batches only those never embedded before."""
-        with self._lock:
-            found = {w: self._memory[w] for w in words if w in self._memory}
-        missing = [w for w in dict.fromkeys(words) if w not in found]
-        if missing:
-            stored = self._read(missing)
-            found.update(stored)
-            fresh = [w for w in missing if w not in stored]
-            for start in range(0, len(fresh), _BATCH):
-                if progress:
-                    progress("词表向量", start, len(fresh))
-                batch = fresh[start : start + _BATCH]
-                computed = dict(zip(batch, _unit(np.asarray(embedder.embed_passages(batch), dtype=np.float32))))
-                self._write(computed)
-                found.update(computed)
-            if progress and fresh:
-                progress("词表向量", len(fresh), len(fresh))
-            with self._lock:
-                self._memory.update({w: found[w] for w in missing})
-                while len(self._memory) > self._limit:
-                    self._memory.popitem(last=False)
-        return found
-
-    def _db(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._path, timeout=5)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-        return connection
-
-    def _read(self, words: list[str]) -> dict[str, np.ndarray]:
-        try:
-            with closing(self._db()) as db:
-                rows = []
-                for start in range(0, len(words), 500):
-                    batch = words[start : start + 500]
-                    rows += db.execute(f"SELECT word, vector FROM words WHERE word IN ({','.join('?' * len(batch))})", batch).fetchall()
-        except sqlite3.Error:
-            return {}
-        return {w: np.frombuffer(v, dtype=np.float32) for w, v in rows}
-
-    def _write(self, vectors: dict[str, np.ndarray]) -> None:
-        try:
-            with closing(self._db()) as db, db:
-                db.executemany("INSERT OR IGNORE INTO words VALUES (?, ?)", [(w, v.astype(np.float32).tobytes()) for w, v in vectors.items()])
-        except sqlite3.Error:
-            pass  # read-only or busy data dir: the vectors stay in memory for this process
-
-
 class Vocabulary:
     """One index generation's content words and their vectors, with each word's BM25 column (to
     tell which words a set of visible chunks uses)."""
@@ -145,9 +80,9 @@ class Vocabulary:
         self._lexical = lexical
 
     @classmethod
-    def build(cls, lexical: LexicalIndex, store: WordVectors, embedder: Embedder, user_dict: Path, progress=None) -> "Vocabulary":
+    def build(cls, lexical: LexicalIndex, store: TextVectors, embedder: Embedder, user_dict: Path, progress=None) -> "Vocabulary":
         words = content_words(lexical.vocabulary(), user_dict)
-        return cls(lexical, words, store.get(words, embedder, progress))
+        return cls(lexical, words, store.get(words, embedder, progress, "词表向量"))
 
     def visible(self, allowed: np.ndarray | None) -> np.ndarray:
         """Boolean mask over ``words``: used by some chunk ``allowed`` lets the asker see (None: all)."""
@@ -171,8 +106,3 @@ class Vocabulary:
             near = [self.words[rows[i]] for i in order]
             out[word] = tuple([w for w in near if word not in w and w not in word][:MAX_NEAR])
         return out
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
