@@ -10,7 +10,6 @@ unreachable Chroma server becomes one clear error naming it, never a traceback.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -27,21 +26,11 @@ from assistant.index.lexical import LexicalIndex
 from assistant.index.rerankers import make_reranker, reranking
 from assistant.index.retrievers import ChunkCache, DenseRetriever, LexicalRetriever, Query, VectorCache
 from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
-from assistant.index.vocabulary import Vocabulary, is_word
+from assistant.index.vocabulary import Vocabulary, is_english_word, is_word
 from assistant.ingest.models import Chunk
 from assistant.settings import Settings
 
 T = TypeVar("T")
-_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,8}")
-# An English content word of a question: the corpus never uses it, its vector may find the corpus's word
-# ("liquid-cooled" → 液冷, "EV" → 电动汽车); function words have no such counterpart.
-_ENGLISH_WORD = re.compile(r"[a-z][a-z-]{1,30}", re.IGNORECASE)
-_ENGLISH_FUNCTION_WORDS = frozenset(
-    "a an the of to and or in on at by for from with into onto about as is are was were be been being do does did "
-    "what which who whom whose when where why how can could should would will shall may might must "
-    "this that these those it its their there here they them we our us you your i me my he she his her "
-    "not no any some all each every have has had than then so such also only just very more most".split()
-)
 log = logging.getLogger("assistant.index")
 
 
@@ -246,9 +235,7 @@ class KnowledgeIndex:
         user_dict = self.settings.corpus_dir / "terms.txt"
         unknown = [
             t for t in dict.fromkeys(tokens)
-            if (
-                (_CJK_WORD.fullmatch(t) and is_word(t, user_dict)) or (english and _ENGLISH_WORD.fullmatch(t) and t.lower() not in _ENGLISH_FUNCTION_WORDS)
-            )
+            if (is_word(t, user_dict) or (english and is_english_word(t)))
             and snapshot.lexical.document_frequency(t, groups) == 0
         ]
         if not unknown:

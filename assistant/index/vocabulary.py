@@ -56,8 +56,24 @@ def content_words(candidates: list[str], user_dict: Path) -> list[str]:
 
 
 def is_word(token: str, user_dict: Path) -> bool:
-    """A word of jieba's dictionary or a domain term, not a character pair search mode cut across words."""
-    return bool(jieba_tokenizer(str(user_dict)).FREQ.get(token)) or token in _terms(user_dict)
+    """A Chinese word of jieba's dictionary or a domain term, not a character pair search mode cut across words."""
+    return bool(_CJK_WORD.fullmatch(token)) and (bool(jieba_tokenizer(str(user_dict)).FREQ.get(token)) or token in _terms(user_dict))
+
+
+# An English content word of a question: the corpus never uses it, its vector may find the corpus's word
+# ("liquid-cooled" → 液冷, "EV" → 电动汽车); function words have no such counterpart.
+_ENGLISH_WORD = re.compile(r"[a-z][a-z-]{1,30}", re.IGNORECASE)
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    "a an the of to and or in on at by for from with into onto about as is are was were be been being do does did "
+    "what which who whom whose when where why how can could should would will shall may might must "
+    "this that these those it its their there here they them we our us you your i me my he she his her "
+    "not no any some all each every have has had than then so such also only just very more most".split()
+)
+
+
+def is_english_word(token: str) -> bool:
+    """An English content word (not a function word), whose vector may find the corpus's own word."""
+    return bool(_ENGLISH_WORD.fullmatch(token)) and token.lower() not in _ENGLISH_FUNCTION_WORDS
 
 
 @lru_cache(maxsize=4)
