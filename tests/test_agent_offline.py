@@ -589,3 +589,18 @@ def test_a_clause_found_only_by_keywords_is_judged_by_its_closest_sentence(shipp
     tokens = content_tokens(question, scorer.user_dict)
     assert 0.34 <= scorer.coverage(scorer.known(tokens), scorer.hit_text(keyword_only)) < 0.8
     assert scorer.relevant([keyword_only], tokens, question) == [keyword_only]
+
+
+def test_a_knowledge_answer_chooses_among_more_clauses_than_a_model_is_shown(shipped_index, shipped_settings):
+    """The extractive composer picks from every relevant clause of a wide search (the answering one is
+    often ranked 9th–16th for a paraphrase); a model's prompt holds only the best-ranked of them."""
+    from assistant.agent.route import SEARCH_K, Route
+    from assistant.agent.tools import PROMPT_CLAUSES, Toolbox
+
+    book = SourceBook()
+    box = Toolbox(ToolContext(shipped_settings, _index=shipped_index), book)
+    box.gather(Route(kind="knowledge", query="标准 专利 联动 工作 阶段 材料"))
+    run = book.runs[-1]
+    assert run.args["k"] == SEARCH_K > PROMPT_CLAUSES
+    assert len(run.result.hits) > PROMPT_CLAUSES  # the composer's choice
+    assert run.sources == [book.number(h) for h in run.result.hits[:PROMPT_CLAUSES]]  # the model's sources
