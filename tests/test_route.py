@@ -65,10 +65,10 @@ def test_a_project_question_stays_with_the_project(flow):
     ],
 )
 def test_english_gate_questions_route_to_the_stage(admin_ctx, question, stage):
-    route = understand(question, admin_ctx.workflow, None, None, admin_ctx.settings.corpus_dir / "glossary.yaml")
+    route = understand(question, admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path)
     assert (route.kind, route.stage) == ("stage", stage)
 
 
 def test_an_english_question_naming_no_stage_stays_a_knowledge_question(admin_ctx):
-    route = understand("What must a licensing declaration contain?", admin_ctx.workflow, None, None, admin_ctx.settings.corpus_dir / "glossary.yaml")
+    route = understand("What must a licensing declaration contain?", admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path)
     assert route.kind == "knowledge"

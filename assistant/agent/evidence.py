@@ -228,7 +228,7 @@ class Scorer:
         best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
         if not question or best < floor + COLLOQUIAL_CLOSENESS * (1 - floor):
             return False
-        return self.topic_share(relevance_text(question, self.index.settings.corpus_dir / "glossary.yaml")) >= MIN_KNOWN_SHARE
+        return self.topic_share(relevance_text(question, self.index.settings.glossary_path)) >= MIN_KNOWN_SHARE
 
     def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
