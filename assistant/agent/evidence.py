@@ -272,7 +272,12 @@ _NAMED_PROJECT = re.compile(r"([^\s，,。；;？?！!、的]{2,16}?)(?:那个|�
 
 
 def named_project(question: str) -> tuple[str, ...]:
-    """The words a question names a project by ("浸没式液冷那个项目" → 浸没式液冷; none if it names none)."""
+    """The words a question names a project by ("浸没式液冷那个项目" → 浸没式液冷; none if it names none).
+
+    Only the phrase right before 项目, to check that the index holds such words at all.
+    ``route.project_named`` does not use it: it finds a visible record's own name words anywhere in
+    a question that speaks of a project ("5G基站智能节能的项目谁牵头", English questions too).
+    """
     found = _NAMED_PROJECT.search(question)
     return (found.group(1),) if found else ()
 
