@@ -546,3 +546,32 @@ def test_a_what_to_do_question_quotes_the_sentence_that_says_to_act(real_service
     answer = ask(real_service, "实施过程中又冒出来可能写进标准的专利，该怎么处理？")
     assert "及时补充披露" in answer.answer
     assert_verbatim(answer, real_index)
+
+
+def test_a_sentence_announcing_items_brings_the_enumerated_items_that_follow(service, shipped_index):
+    """"……还要补充两部分内容。" alone answers nothing: its "一是……。二是……。" come with it."""
+    answer = ask(service, "跟普通研发项目比，联动项目的立项材料要多补充哪两部分内容？")
+    assert "补充两部分内容" in answer.answer
+    for item in ("一是专利布局", "二是标准化路径"):
+        assert item in answer.answer, item
+    assert_verbatim(answer, shipped_index)
+
+
+def test_which_body_questions_want_an_organisation(service, shipped_index):
+    """"哪所学校做的", "在哪个组织立的": an organisation's name is the answer, whatever the noun asked with."""
+    school = ask(service, "高镍单晶正极材料那个项目是哪所学校做的？")
+    assert "东川理工大学" in school.answer
+    body = ask(service, "P-2025-006 的团标是在哪个组织立的？")
+    assert "中国电子工业标准化技术协会" in body.answer
+    for answer in (school, body):
+        assert_verbatim(answer, shipped_index)
+
+
+def test_how_many_prefers_the_sentence_that_counts(shipped_index):
+    """"一共几个阶段" is answered by "划分为九个阶段", not by the sentence that echoes the question."""
+    stages = [h for h in shipped_index.search("国家标准 制定程序 阶段划分", k=20) if h.doc_id == "gbt-16733-1997"]
+    composer = Composer("国家标准从提出设想到最终废止，全过程一共划分为几个阶段？", Scorer(shipped_index), 0.5)
+    ranked = [sentence for _, _, sentence in composer.scored_sentences(stages, ["国家标准", "提出", "设想", "废止", "全过程", "划分", "阶段"])]
+    counted = next(s for s in ranked if "九个阶段" in s)
+    echoed = next(s for s in ranked if "若干阶段" in s)
+    assert ranked.index(counted) < ranked.index(echoed)

@@ -27,9 +27,14 @@ _MAX_SENTENCES = 4  # one clause may give them all: the best clause often holds 
 _MAX_RECORD_LINES = 6  # record lines are short (a table row, a field): a project answer may hold more
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
+_NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
+# An enumerated item continuing the sentence before it ("……补充两部分内容。一是……。二是……。")
+_ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]是|其[一二三四五六七八九十]|第[一二三四五六七八九十]+[，、,步]|首先|其次|再次|[（(][1-9一二三四五六七八九][）)]|[1-9][.、．])")
+
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
-    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪个|哪家|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准)|\bwho\b|which organi[sz]ation", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
+    # who, or which body: an organisation, a school, a company… ("哪所学校做的", "在哪个组织立的")
+    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪[个家所]|什么)(?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会)|\bwho\b|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?)\b", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)"), 0.4),  # a date, or one relative to an event
     (re.compile(r"(?:哪些|哪几项?|哪项)(?:国家|行业|团体)?标准|which standards\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # an official document's number ("〔2024〕10号")
@@ -39,6 +44,8 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     # what to do: a sentence that says to act, and when ("应及时补充披露"), over ones that only name the case
     (re.compile(r"怎么办|怎么处理|如何处理|怎样处理|该怎么|应(?:当|该)?(?:如何|怎么|怎样)|\bwhat (?:should|to do)\b|\bhow should\b", re.I), re.compile(r"(?:应|应当|应该|须|需)(?:及时|尽快|尽早|立即|马上)"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
+    # how many, or which N ("一共几个阶段", "要多写哪两块"): a sentence that counts them ("九个阶段") or names them ("A、B")
+    (re.compile(r"(?<!哪)几[个项种类块件步部样点]|多少[个项种类件步]|哪[两二三四五六七八九十]|\bhow many\b", re.I), re.compile(rf"{_NUMBER}\s*(?:个|项|种|类|块|件|步|部分|样|点|方面)|[^、，。；：]{{2,}}、[^、，。；：]{{2,}}"), 0.4),
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b|\bcover|\binclud|\bconsist", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
 
@@ -212,7 +219,7 @@ class Composer:
         required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
         if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
             return []
-        return picked
+        return _with_enumerated(picked)
 
     def _same_fact(self, a: str, b: str, tokens: list[str]) -> bool:
         """Near-duplicates (the same fact told by the summary and by the note), but not parallel
@@ -398,6 +405,24 @@ class Composer:
         if isinstance(result, ProjectRecord):
             return self.project(result, hits, asked)
         return self.projects(result or [], hits, run.args.get("stage"))
+
+
+def _with_enumerated(picked: list[tuple[Hit, str]], most: int = 6) -> list[tuple[Hit, str]]:
+    """A picked sentence brings the enumerated items that follow it in its clause: "……还要补充两部分
+    内容。" says nothing without "一是专利布局……。二是标准化路径……。"."""
+    out: list[tuple[Hit, str]] = []
+    for hit, sentence in picked:
+        if (hit, sentence) in out:
+            continue
+        out.append((hit, sentence))
+        units = quote_units(hit.text)
+        after = units[units.index(sentence) + 1 :] if sentence in units else []
+        for unit in after[:most]:
+            if not _ENUMERATED.match(unit):
+                break
+            if (hit, unit) not in out:
+                out.append((hit, unit))
+    return out
 
 
 def _display(unit: str) -> str:
