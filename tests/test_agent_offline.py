@@ -575,3 +575,17 @@ def test_how_many_prefers_the_sentence_that_counts(shipped_index):
     counted = next(s for s in ranked if "九个阶段" in s)
     echoed = next(s for s in ranked if "若干阶段" in s)
     assert ranked.index(counted) < ranked.index(echoed)
+
+
+def test_a_clause_found_only_by_keywords_is_judged_by_its_closest_sentence(shipped_index):
+    """A keyword-only hit that holds part of the question's words (not 80 % of them) and whose
+    sentence is close to it is evidence, as a dense hit with that closeness would be."""
+    from dataclasses import replace
+
+    question = "除了 GB/T 1.1，指南编写时还依照了哪个导则？"
+    note = next(h for h in shipped_index.search("GB/T 1.2 标准化工作导则 编写", k=20) if h.doc_id == "guideline-note" and "GB/T 1.2" in h.text)
+    keyword_only = replace(note, dense_similarity=None)
+    scorer = Scorer(shipped_index)
+    tokens = content_tokens(question, scorer.user_dict)
+    assert 0.34 <= scorer.coverage(scorer.known(tokens), scorer.hit_text(keyword_only)) < 0.8
+    assert scorer.relevant([keyword_only], tokens, question) == [keyword_only]

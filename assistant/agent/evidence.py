@@ -22,7 +22,6 @@ from assistant.index.lexical import expand_english, pos_tagger, tokenize
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
 STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
-_KEYWORD_ONLY_COVERAGE = 0.8  # the same for a chunk that dense search did not return
 # How close (share of the way from the relevance floor to 1) some clause must be for a question in
 # everyday words to count as about the corpus (dev split: off-topic questions reach 0.23, answerable
 # colloquial ones 0.35 and more with e5-small)
@@ -237,7 +236,8 @@ class Scorer:
         one chunk from another ("批文" when the note says "立项（中知研发〔2024〕10号）"); whether
         the question is about the knowledge base at all is what ``known_share`` decides.
         A hit found only by keywords has no similarity score of its own: its closest sentence
-        stands in for it. An English question is measured against Chinese text, which a
+        stands in for it, under the same coverage rule as any hit (a bar of 0.8 for such hits
+        kept out clauses a question paraphrases, such as the note's "按 GB/T 1.1 和 GB/T 1.2 进行编写"). An English question is measured against Chinese text, which a
         multilingual model scores lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
         """
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
@@ -252,7 +252,7 @@ class Scorer:
         coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
         closeness = {h.id: h.dense_similarity for h in hits}
         for hit in hits:
-            if hit.dense_similarity is None and coverage[hit.id] >= _KEYWORD_ONLY_COVERAGE and question:
+            if hit.dense_similarity is None and coverage[hit.id] >= MIN_COVERAGE and question:
                 units = sentences(hit.text) or [hit.text]
                 closeness[hit.id] = max(sentence_similarities(self.index, question, units))
         return [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
