@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     def workflow_file(self) -> Path:
         return self.corpus_dir / "workflow.yaml"
 
+    @property
+    def glossary_path(self) -> Path:
+        """English terms → the corpus's Chinese words; searches and relevance checks read it from here."""
+        return self.corpus_dir / "glossary.yaml"
+
 
 def require_complete_llm(settings: Settings) -> None:
     """A model URL without a model name (or the reverse) must not silently stay offline."""

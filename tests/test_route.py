@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.agent.conversations import Turn
-from assistant.agent.route import PROJECT_ID, understand
+from assistant.agent.evidence import named_project
+from assistant.agent.route import PROJECT_ID, project_named, understand
 
 
 def turn(topic: str | None, project_id: str | None = None) -> Turn:
@@ -65,10 +66,18 @@ def test_a_project_question_stays_with_the_project(flow):
     ],
 )
 def test_english_gate_questions_route_to_the_stage(admin_ctx, question, stage):
-    route = understand(question, admin_ctx.workflow, None, None, admin_ctx.settings.corpus_dir / "glossary.yaml")
+    route = understand(question, admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path)
     assert (route.kind, route.stage) == ("stage", stage)
 
 
 def test_an_english_question_naming_no_stage_stays_a_knowledge_question(admin_ctx):
-    route = understand("What must a licensing declaration contain?", admin_ctx.workflow, None, None, admin_ctx.settings.corpus_dir / "glossary.yaml")
+    route = understand("What must a licensing declaration contain?", admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path)
     assert route.kind == "knowledge"
+
+
+def test_a_project_is_named_by_its_own_words_anywhere_in_the_question(admin_ctx):
+    """Not only by the phrase right before 项目 (evidence.named_project): the two must stay apart."""
+    question = "5G基站智能节能的项目谁牵头？"
+    assert named_project(question) == ()
+    assert project_named(question, admin_ctx) == "P-2025-001"
+    assert project_named("项目里5G基站智能节能那块谁牵头？", admin_ctx) == "P-2025-001"

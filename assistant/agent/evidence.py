@@ -227,7 +227,7 @@ class Scorer:
         best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
         if not question or best < floor + COLLOQUIAL_CLOSENESS * (1 - floor):
             return False
-        return self.topic_share(relevance_text(question, self.index.settings.corpus_dir / "glossary.yaml")) >= MIN_KNOWN_SHARE
+        return self.topic_share(relevance_text(question, self.index.settings.glossary_path)) >= MIN_KNOWN_SHARE
 
     def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
@@ -272,7 +272,12 @@ _NAMED_PROJECT = re.compile(r"([^\s，,。；;？?！!、的]{2,16}?)(?:那个|�
 
 
 def named_project(question: str) -> tuple[str, ...]:
-    """The words a question names a project by ("浸没式液冷那个项目" → 浸没式液冷; none if it names none)."""
+    """The words a question names a project by ("浸没式液冷那个项目" → 浸没式液冷; none if it names none).
+
+    Only the phrase right before 项目, to check that the index holds such words at all.
+    ``route.project_named`` does not use it: it finds a visible record's own name words anywhere in
+    a question that speaks of a project ("5G基站智能节能的项目谁牵头", English questions too).
+    """
     found = _NAMED_PROJECT.search(question)
     return (found.group(1),) if found else ()
 

@@ -83,7 +83,7 @@ class Composer:
         self.label = label  # "offline", or "llm" when code composes in LLM mode (tool results, fallbacks)
         self.zh = is_chinese(question)
         self.scorer = scorer
-        self.focus = relevance_text(question, scorer.index.settings.corpus_dir / "glossary.yaml")
+        self.focus = relevance_text(question, scorer.index.settings.glossary_path)
         self.min_relevance = min_relevance
         self.cited = cited if cited is not None else CitationList()  # shared when answering a question in parts
 
@@ -271,7 +271,7 @@ class Composer:
             return self._pick(hits, asked, _MAX_RECORD_LINES)
         picked: list[tuple[Hit, str]] = []
         for part in parts:
-            words = content_tokens(relevance_text(part, self.scorer.index.settings.corpus_dir / "glossary.yaml"), self.scorer.user_dict)
+            words = content_tokens(relevance_text(part, self.scorer.index.settings.glossary_path), self.scorer.user_dict)
             own = [t for t in asked if t in words]
             sub = Composer(part, self.scorer, self.min_relevance, self.cited, self.label)
             picked += [p for p in sub._pick(hits, own or asked, _MAX_RECORD_LINES) if p not in picked]

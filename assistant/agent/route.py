@@ -337,7 +337,7 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
 def _in_corpus_words(question: str, ctx: ToolContext) -> str:
     """An English question's words as the corpus says them: its glossary terms and the visible
     vocabulary words whose vectors stand out as closest to its words ("EV" → 电动汽车)."""
-    glossary = ctx.settings.corpus_dir / "glossary.yaml"
+    glossary = ctx.settings.glossary_path
     words = [w for w in re.findall(r"[A-Za-z][A-Za-z-]+", question)]
     near = ctx.index.near_words(words, ctx.user.groups, english=True)
     return " ".join([expand_english(question, glossary)[len(question):], *(w for found in near.values() for w in found)])

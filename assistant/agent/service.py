@@ -193,7 +193,7 @@ class AssistantService:
 
     def _understand(self, question: str, ctx: ToolContext, project_id: str | None, previous: Turn | None) -> list[tuple[str, Route]]:
         """The routes of a message: "X是什么？Y有哪些？" part by part when every part is a knowledge question."""
-        glossary = self.settings.corpus_dir / "glossary.yaml"
+        glossary = self.settings.glossary_path
         parts = split_questions(question)
         routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
         named = project_named(question, ctx) if all(r.kind == "knowledge" for r in routes) and not PROJECT_ID.search(question) else None
@@ -226,7 +226,7 @@ class AssistantService:
                 sections.append(several.compose(composer, run.result, book.hits, part))
             else:
                 # an English question about a record is matched on the Chinese terms it names
-                asked_text = relevance_text(route.query if route.kind == "project" and route.query else part, self.settings.corpus_dir / "glossary.yaml")
+                asked_text = relevance_text(route.query if route.kind == "project" and route.query else part, self.settings.glossary_path)
                 asked = [t for t in content_tokens(asked_text, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
                 sections.append(composer.compose(run, book.hits, asked))
         if len(sections) == 1:

@@ -180,7 +180,7 @@ class Toolbox:
             if not query.strip():
                 raise ValueError("检索内容不能为空")
             hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, SEARCH_K)), source=source)
-            tokens = content_tokens(relevance_text(query, self._glossary), self.scorer.user_dict)
+            tokens = content_tokens(relevance_text(query, self.ctx.settings.glossary_path), self.scorer.user_dict)
             relevant = self.scorer.relevant(hits, tokens, query, english=not is_chinese(query))
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)
             if not relevant:
@@ -189,10 +189,6 @@ class Toolbox:
             return f"检索“{query}”找到 {len(shown)} 段相关资料：\n" + render_sources(self.book, run, shown)
 
         return self._run("search_knowledge", {"query": query, "k": k, "source": source}, body)
-
-    @property
-    def _glossary(self):
-        return self.ctx.settings.corpus_dir / "glossary.yaml"
 
     def list_projects(self, stage: str | None = None) -> str:
         def body(run: ToolRun) -> str:

@@ -204,7 +204,7 @@ class KnowledgeIndex:
         snapshot = self._current()
         if snapshot.lexical is None:
             return []
-        prepared = self._expanded(snapshot, Query.prepare(query, self.settings.corpus_dir, self._vectors), groups)
+        prepared = self._expanded(snapshot, Query.prepare(query, self.settings, self._vectors), groups)
         return snapshot.lexical.search(prepared, n, groups, source)
 
     # ----- the corpus's own words for the asker's -----
@@ -274,7 +274,7 @@ class KnowledgeIndex:
         """Best ``k`` chunks for the query. ``groups=None`` sees every record (local administrator)."""
         snapshot = self._current()
         snapshot.members()  # fail early with a clear message when nothing was indexed
-        prepared = Query.prepare(query, self.settings.corpus_dir, self._vectors)
+        prepared = Query.prepare(query, self.settings, self._vectors)
         pool = max(self.settings.candidate_pool, k)
         dense = self._guard(lambda: snapshot.dense.search(prepared, pool, groups, source)) if mode in ("hybrid", "dense") else []
         lexical = snapshot.lexical.search(self._expanded(snapshot, prepared, groups), pool, groups, source) if mode in ("hybrid", "bm25") else []

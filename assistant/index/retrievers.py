@@ -10,13 +10,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from threading import Lock
 
 import numpy as np
 
 from assistant.index.lexical import LexicalIndex, Visibility, expand_english, tokenize
 from assistant.index.store import ChunkStore, access_filter, visible
+from assistant.settings import Settings
 
 
 @dataclass
@@ -30,9 +30,9 @@ class Query:
     _vector: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def prepare(cls, text: str, corpus_dir: Path, embed: Callable[[str], np.ndarray]) -> "Query":
-        expanded = expand_english(text, corpus_dir / "glossary.yaml")
-        return cls(text, expanded, tokenize(expanded, corpus_dir / "terms.txt"), embed)
+    def prepare(cls, text: str, settings: Settings, embed: Callable[[str], np.ndarray]) -> "Query":
+        expanded = expand_english(text, settings.glossary_path)
+        return cls(text, expanded, tokenize(expanded, settings.corpus_dir / "terms.txt"), embed)
 
     @property
     def vector(self) -> np.ndarray:
