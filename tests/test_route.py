@@ -25,7 +25,10 @@ def test_a_project_id_written_against_chinese_text_is_found():
 
 @pytest.mark.parametrize(
     ("question", "target"),
-    [("P-2025-001能否进入成果运用阶段？", "成果运用"), ("P-2025-003 能进入评价改进吗", "评价改进"), ("P-2025-002 可以进入「立项」吗？", "立项")],
+    [
+        ("P-2025-001能否进入成果运用阶段？", "成果运用"), ("P-2025-003 能进入评价改进吗", "评价改进"), ("P-2025-002 可以进入「立项」吗？", "立项"),
+        ("P-2025-005 现在可以往评估阶段走了吗？", "评估"), ("P-2025-001 能不能转到实施？", "实施"),
+    ],
 )
 def test_readiness_checks_the_four_character_stage_named(flow, question, target):
     route = understand(question, flow, None, None)
