@@ -604,3 +604,11 @@ def test_a_knowledge_answer_chooses_among_more_clauses_than_a_model_is_shown(shi
     assert run.args["k"] == SEARCH_K > PROMPT_CLAUSES
     assert len(run.result.hits) > PROMPT_CLAUSES  # the composer's choice
     assert run.sources == [book.number(h) for h in run.result.hits[:PROMPT_CLAUSES]]  # the model's sources
+
+
+def test_a_project_named_by_its_words_can_be_asked_whether_it_may_move_on(service, shipped_index):
+    """"路侧感知信息共享那个项目现在可以往评估阶段走了吗": its readiness, not "which project?"."""
+    answer = ask(service, "路侧感知信息共享那个项目现在可以往评估阶段走了吗？")
+    assert answer.tool_calls[0].name == "check_readiness" and answer.tool_calls[0].args["project_id"] == "P-2025-005"
+    assert "就绪" in answer.answer and "技术构思说明" in answer.answer
+    assert_verbatim(answer, shipped_index)

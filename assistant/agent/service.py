@@ -196,7 +196,9 @@ class AssistantService:
         glossary = self.settings.glossary_path
         parts = split_questions(question)
         routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
-        named = project_named(question, ctx) if all(r.kind == "knowledge" for r in routes) and not PROJECT_ID.search(question) else None
+        # a project named by its words is no id the rules see: "…那个项目可以往评估走了吗" asks for a project
+        unresolved = all(r.kind in ("knowledge", "needs_project") for r in routes) and not PROJECT_ID.search(question)
+        named = project_named(question, ctx) if unresolved else None
         if named:  # "某某那个项目谁牵头？总共预算多少万？": the whole message is about that project
             route = understand(question, ctx.workflow, named, previous, glossary)  # "…还差什么？" is its readiness
             return [(question, route if route.project_id == named and route.kind != "knowledge" else Route("project", project_id=named, topic="project"))]
