@@ -612,3 +612,12 @@ def test_a_project_named_by_its_words_can_be_asked_whether_it_may_move_on(servic
     assert answer.tool_calls[0].name == "check_readiness" and answer.tool_calls[0].args["project_id"] == "P-2025-005"
     assert "就绪" in answer.answer and "技术构思说明" in answer.answer
     assert_verbatim(answer, shipped_index)
+
+
+def test_a_project_named_by_words_only_single_characters_of_which_are_known_is_declined(service):
+    """"高镍正极材料项目" for an asker who may not see that record: the 高 and 材料 of other documents
+    name no project they may see, so no other project's lines are given as its answer."""
+    manager = User(name="li", groups=["管理层"])
+    answer = ask(service, "高镍正极材料项目是谁在负责？", user=manager)
+    assert not answer.grounded and "项目负责人" not in answer.answer
+    assert ask(service, "高镍单晶正极材料那个项目是谁在负责？").grounded  # the administrator sees it

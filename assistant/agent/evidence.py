@@ -190,7 +190,7 @@ class Scorer:
     def hit_text(self, hit: Hit) -> str:
         return " ".join(p for p in (hit.cite_as, hit.title, hit.clause_path, hit.text) if p)
 
-    def known_share(self, query_tokens: list[str]) -> float:
+    def known_share(self, query_tokens: list[str], words_only: bool = False) -> float:
         """Share of the question's wording (by characters) that the visible corpus uses.
 
         Measured on the longest tokens, each character once: jieba's search mode also yields the
@@ -199,8 +199,10 @@ class Scorer:
         Words close in meaning (``stand_ins``) do not count here: word vectors of a small model
         also find "中国" for "美国" and "烧结" for "红烧肉", and counting them made six more
         out-of-scope dev questions look like questions about the knowledge base.
+        ``words_only``: a single Chinese character the corpus uses somewhere covers nothing (for
+        names: "高镍正极材料" is not named by the "高" and "材料" of other documents).
         """
-        literal = self.literal(query_tokens)
+        literal = [t for t in self.literal(query_tokens) if not (words_only and len(t) == 1 and _CJK.match(t))]
         longest = [t for t in query_tokens if not any(t != o and t in o for o in query_tokens)]
         total = covered = 0
         for token in longest:
@@ -243,9 +245,9 @@ class Scorer:
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         if self.known_share(query_tokens) < MIN_KNOWN_SHARE and not self._colloquial(question, hits, threshold):
             return []  # mostly words the knowledge base never uses: not a question about it
-        for side in related_sides(question) + named_project(question):
+        for side, words_only in [(side, False) for side in related_sides(question)] + [(name, True) for name in named_project(question)]:
             tokens = content_tokens(side, self.user_dict)
-            if tokens and self.known_share(tokens) < MIN_KNOWN_SHARE:
+            if tokens and self.known_share(tokens, words_only) < MIN_KNOWN_SHARE:
                 return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base;
                 # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
         known = self.known(query_tokens)
