@@ -39,6 +39,10 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"(?:哪些|哪几项?|哪项)(?:国家|行业|团体)?标准|which standards\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # an official document's number ("〔2024〕10号")
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
+    # a document's title or name ("中文名称叫什么", "the Chinese title of"): a title in 《》
+    (re.compile(r"标题|名称|全称|名字|叫什么|\btitle\b|\bfull name\b|\bcalled\b", re.I), re.compile(r"《[^》]{2,}》"), 0.4),
+    # which part of a series ("哪一部分讲研发", "which part deals with"): "第5部分"
+    (re.compile(r"哪一?部分|哪个部分|第几部分|\bwhich part\b", re.I), re.compile(r"第\s*[一二三四五六七八九十\d]+\s*部分"), 0.4),
     # two terms told apart by their definitions ("A和B有什么区别")
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     # what to do: a sentence that says to act, and when ("应及时补充披露"), over ones that only name the case
