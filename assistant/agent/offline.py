@@ -28,13 +28,17 @@ _MAX_RECORD_LINES = 6  # record lines are short (a table row, a field): a projec
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 _NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
+_ORGANISATION = r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)"
 # An enumerated item continuing the sentence before it ("……补充两部分内容。一是……。二是……。")
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]是|其[一二三四五六七八九十]|第[一二三四五六七八九十]+[，、,步]|首先|其次|再次|[（(][1-9一二三四五六七八九][）)]|[1-9][.、．])")
 
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
-    # who, or which body: an organisation, a school, a company… ("哪所学校做的", "在哪个组织立的")
-    (re.compile(r"谁|哪位|人有哪些|(?:哪些|哪[个家所]|什么)(?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会)|\bwho\b|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?)\b", re.I), re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)|[\u4e00-\u9fff]{2,3}、[\u4e00-\u9fff]{2,3}等|笔人|负责人"), 0.4),
+    # who: a person or an organisation ("谁起草的": the drafting units; "谁负责": the project lead)
+    (re.compile(r"谁|哪位|人有哪些|\bwho\b", re.I), re.compile(rf"{_ORGANISATION}|[\u4e00-\u9fff]{{2,3}}、[\u4e00-\u9fff]{{2,3}}等|笔人|负责人"), 0.4),
+    # which body: an organisation, never a person's role ("哪所学校做的", "在哪个组织立的")
+    # ("哪些单位适用" asks for kinds of unit, not for a body's name)
+    (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?)\b", re.I), re.compile(_ORGANISATION), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)"), 0.4),  # a date, or one relative to an event
     (re.compile(r"(?:哪些|哪几项?|哪项)(?:国家|行业|团体)?标准|which standards\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # an official document's number ("〔2024〕10号")
