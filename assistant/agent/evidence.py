@@ -238,9 +238,10 @@ class Scorer:
         one chunk from another ("批文" when the note says "立项（中知研发〔2024〕10号）"); whether
         the question is about the knowledge base at all is what ``known_share`` decides.
         A hit found only by keywords has no similarity score of its own: its closest sentence
-        stands in for it, under the same coverage rule as any hit (a bar of 0.8 for such hits
-        kept out clauses a question paraphrases, such as the note's "按 GB/T 1.1 和 GB/T 1.2 进行编写"). An English question is measured against Chinese text, which a
-        multilingual model scores lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
+        stands in for it, under the same coverage rule as any hit (a bar of 0.8 for such hits kept
+        out clauses a question paraphrases, such as the note's "按 GB/T 1.1 和 GB/T 1.2 进行编写").
+        An English question is measured against Chinese text, which a multilingual model scores
+        lower: its floor is lower by ``CROSS_LINGUAL_DROP``.
         """
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         if self.known_share(query_tokens) < MIN_KNOWN_SHARE and not self._colloquial(question, hits, threshold):
