@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         """English terms → the corpus's Chinese words; searches and relevance checks read it from here."""
         return self.corpus_dir / "glossary.yaml"
 
+    @property
+    def terms_path(self) -> Path:
+        """The domain terms jieba must keep whole; indexing, search and scoring tokenise with it."""
+        return self.corpus_dir / "terms.txt"
+
 
 def require_complete_llm(settings: Settings) -> None:
     """A model URL without a model name (or the reverse) must not silently stay offline."""

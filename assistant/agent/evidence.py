@@ -123,7 +123,7 @@ class Scorer:
 
     @property
     def user_dict(self):
-        return self.index.settings.corpus_dir / "terms.txt"
+        return self.index.settings.terms_path
 
     def df(self, token: str) -> int:
         return _document_frequency(self.index, token, self._key)

@@ -316,7 +316,7 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
     """
     if not _SAYS_PROJECT.search(question):  # "5G基站的辐射…" is not about the 5G project
         return None
-    user_dict = ctx.settings.corpus_dir / "terms.txt"
+    user_dict = ctx.settings.terms_path
     visible = ctx.records.visible(ctx.user.groups)
     names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
     public = _public_text(ctx.index, ctx.index.generation)

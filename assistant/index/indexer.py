@@ -306,7 +306,7 @@ class Indexer:
 
     def store_embedded(self, collection: str, chunks: list[Chunk], vectors: np.ndarray, generation: int) -> None:
         """Store chunks whose vectors are already known, as part of ``generation``."""
-        user_dict = self.settings.corpus_dir / "terms.txt"
+        user_dict = self.settings.terms_path
         metadatas = [chunk_metadata(c, tokenize(c.lexical_text(), user_dict), generation) for c in chunks]
         self.store.upsert(collection, chunks, vectors, metadatas)
 

@@ -217,7 +217,7 @@ class KnowledgeIndex:
         lexical = snapshot.lexical.index
         with self._vocabulary_lock:
             if self._vocabulary is None or self._vocabulary.generation != lexical.generation:
-                user_dict = self.settings.corpus_dir / "terms.txt"
+                user_dict = self.settings.terms_path
                 self._vocabulary = Vocabulary.build(lexical, self._words, self.embedder, user_dict, progress)
             return self._vocabulary
 
@@ -232,7 +232,7 @@ class KnowledgeIndex:
         if snapshot.lexical is None or vocabulary is None:
             return {}
         allowed = snapshot.lexical.allowed(groups)
-        user_dict = self.settings.corpus_dir / "terms.txt"
+        user_dict = self.settings.terms_path
         unknown = [
             t for t in dict.fromkeys(tokens)
             if (is_word(t, user_dict) or (english and is_english_word(t)))

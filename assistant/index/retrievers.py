@@ -32,7 +32,7 @@ class Query:
     @classmethod
     def prepare(cls, text: str, settings: Settings, embed: Callable[[str], np.ndarray]) -> "Query":
         expanded = expand_english(text, settings.glossary_path)
-        return cls(text, expanded, tokenize(expanded, settings.corpus_dir / "terms.txt"), embed)
+        return cls(text, expanded, tokenize(expanded, settings.terms_path), embed)
 
     @property
     def vector(self) -> np.ndarray:
