@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from assistant.agent.evidence import MIN_KNOWN_SHARE, Scorer, content_tokens, related_sides
+from assistant.agent.evidence import FUNCTION_WORD_CREDIT, MIN_COVERAGE, MIN_KNOWN_SHARE, Scorer, content_tokens, function_word, related_sides
 from assistant.agent.offline import Composer
 from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
@@ -136,6 +136,9 @@ def test_everyday_wording_far_from_every_clause_is_still_declined(real_service, 
         "中国移动的食堂几点开门？",  # a clock time the corpus never states
         "华岳通信技术股份有限公司的股票价格是多少？",  # a price
         "深圳市标准技术研究院的联系电话是多少？",  # a phone number
+        "中国标准化协会的理事长是谁？",  # the holder of an office the corpus never names
+        "华充新能源科技股份有限公司的年营业收入是多少？",  # a revenue
+        "中国信息通信研究院的办公地址在哪个区？",  # an address
         "暗物质和必要专利有什么关系？",  # one side of the relation unknown to the corpus
     ],
 )
@@ -151,6 +154,32 @@ def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_i
     answer = ask(service, "P-2025-001 的预算一共多少钱？")
     assert answer.grounded and "380" in answer.answer
     assert_verbatim(answer, shipped_index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("Which department leads patent disclosure in a linkage project?", "知识产权部门"),  # a department is an organisation
+        ("Which reference standard covers turning research results into standards?", "GB/T 33450"),  # one standard, singular
+    ],
+)
+def test_which_questions_want_the_kind_of_thing_they_name(real_service, real_index, question, fact):
+    answer = ask(real_service, question)
+    assert answer.grounded and fact in answer.answer
+    assert_verbatim(answer, real_index)
+
+
+def test_words_that_only_say_how_a_question_is_asked_weigh_little_in_relevance(shipped_index):
+    """"大概多长时间……一次比较合适" is rare wording, not the topic: the clause on 专利跟踪 stays
+    relevant although it uses none of those words."""
+    scorer = Scorer(shipped_index)
+    assert function_word("比较", str(scorer.user_dict)) and function_word("合适", str(scorer.user_dict))
+    assert not function_word("披露", str(scorer.user_dict)) and not function_word("立项", str(scorer.user_dict))
+    clause = next(h for h in shipped_index.find("guideline-framework", groups=None) if h.clause_title == "专利跟踪")
+    tokens = scorer.known(content_tokens("专利跟踪的结果大概多长时间整理一次比较合适？", scorer.user_dict))
+    assert scorer.coverage(tokens, scorer.hit_text(clause)) < MIN_COVERAGE
+    assert scorer.coverage(tokens, scorer.hit_text(clause), FUNCTION_WORD_CREDIT) >= MIN_COVERAGE
 
 
 def test_related_sides_are_the_two_things_a_relation_question_relates():

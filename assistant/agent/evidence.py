@@ -21,6 +21,7 @@ from assistant.index.lexical import expand_english, pos_tagger, tokenize
 
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
 STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
+FUNCTION_WORD_CREDIT = 0.25  # coverage weight of a word that only says how something is asked (chosen on dev)
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
 # How close (share of the way from the relevance floor to 1) some clause must be for a question in
 # everyday words to count as about the corpus (dev split: off-topic questions reach 0.23, answerable
@@ -105,6 +106,19 @@ def _worded(text: str, user_dict: str) -> tuple[tuple[bool, tuple[str, ...]], ..
     return tuple(out)
 
 
+# Parts of speech of words that never say what a question is about, however rare they are in the
+# corpus: adverbs, pronouns, numerals, particles, time and place words, adjectives, set phrases
+# ("比较", "为啥", "一次", "来说", "合适", "长时间"). Verbs are not among them ("披露", "起草").
+_FUNCTION_FLAGS = frozenset("d r m q p c u y e o f t z zg l a ad an ul uj uz ug uv ud".split())
+
+
+@lru_cache(maxsize=16384)
+def function_word(token: str, user_dict: str) -> bool:
+    """True for a token every part of which is a function word (by its dictionary part of speech)."""
+    words = list(pos_tagger(user_dict).cut(token))
+    return bool(words) and all(w.flag in _FUNCTION_FLAGS for w in words)
+
+
 @dataclass
 class Scorer:
     """IDF-weighted token coverage against what one asker may see of one index.
@@ -161,14 +175,19 @@ class Scorer:
             return ()
         return _near_forms(self.index, self.index.generation, token, self._key)
 
-    def coverage(self, query_tokens: list[str], text: str) -> float:
-        """Share of the query's information found in ``text`` (0..1)."""
+    def coverage(self, query_tokens: list[str], text: str, function_credit: float = 1.0) -> float:
+        """Share of the query's information found in ``text`` (0..1); a function word weighs
+        ``function_credit`` of its IDF weight."""
         if not query_tokens:
             return 0.0
         present = _token_set(text, self.user_dict)
         lowered = text.lower()
         literal = set(self.literal(query_tokens))
-        weights = {t: self.idf(t) * (STAND_IN_CREDIT if t not in literal and self.stand_ins(t) else 1.0) for t in query_tokens}
+        weights = {
+            t: self.idf(t) * (STAND_IN_CREDIT if t not in literal and self.stand_ins(t) else 1.0)
+            * (function_credit if function_credit != 1.0 and function_word(t, str(self.user_dict)) else 1.0)
+            for t in query_tokens
+        }
         total = sum(weights.values())
 
         def has(token: str) -> bool:
@@ -186,6 +205,10 @@ class Scorer:
 
         found = sum(w for t, w in weights.items() if has(t) or compound(t))
         return found / total if total else 0.0
+
+    def focus(self, question: str) -> str:
+        """``relevance_text`` of a question (English domain terms in the corpus's Chinese words)."""
+        return relevance_text(question, self.index.settings.glossary_path)
 
     def hit_text(self, hit: Hit) -> str:
         return " ".join(p for p in (hit.cite_as, hit.title, hit.clause_path, hit.text) if p)
@@ -229,7 +252,7 @@ class Scorer:
         best = max((h.dense_similarity or 0.0 for h in hits), default=0.0)
         if not question or best < floor + COLLOQUIAL_CLOSENESS * (1 - floor):
             return False
-        return self.topic_share(relevance_text(question, self.index.settings.glossary_path)) >= MIN_KNOWN_SHARE
+        return self.topic_share(self.focus(question)) >= MIN_KNOWN_SHARE
 
     def relevant(self, hits: list[Hit], query_tokens: list[str], question: str = "", english: bool = False) -> list[Hit]:
         """Hits close in meaning and sharing the question's informative words.
@@ -252,7 +275,7 @@ class Scorer:
                 return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base;
                 # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
         known = self.known(query_tokens)
-        coverage = {h.id: self.coverage(known, self.hit_text(h)) for h in hits}
+        coverage = {h.id: self.coverage(known, self.hit_text(h), FUNCTION_WORD_CREDIT) for h in hits}
         closeness = {h.id: h.dense_similarity for h in hits}
         for hit in hits:
             if hit.dense_similarity is None and coverage[hit.id] >= MIN_COVERAGE and question:

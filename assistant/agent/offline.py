@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, relevance_text, sentence_similarities
+from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, sentence_similarities
 from assistant.agent.route import split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
@@ -28,7 +28,7 @@ _MAX_RECORD_LINES = 6  # record lines are short (a table row, a field): a projec
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 _NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
-_ORGANISATION = r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟)"
+_ORGANISATION = r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟|部门)"
 # An enumerated item continuing the sentence before it ("……补充两部分内容。一是……。二是……。")
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]是|其[一二三四五六七八九十]|第[一二三四五六七八九十]+[，、,步]|首先|其次|再次|[（(][1-9一二三四五六七八九][）)]|[1-9][.、．])")
 
@@ -38,9 +38,11 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"谁|哪位|人有哪些|\bwho\b", re.I), re.compile(rf"{_ORGANISATION}|[\u4e00-\u9fff]{{2,3}}、[\u4e00-\u9fff]{{2,3}}等|笔人|负责人"), 0.4),
     # which body: an organisation, never a person's role ("哪所学校做的", "在哪个组织立的")
     # ("哪些单位适用" asks for kinds of unit, not for a body's name)
-    (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?)\b", re.I), re.compile(_ORGANISATION), 0.4),
+    (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?|departments?)\b", re.I), re.compile(_ORGANISATION), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|时间|\bwhen\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)"), 0.4),  # a date, or one relative to an event
-    (re.compile(r"(?:哪些|哪几项?|哪项)(?:国家|行业|团体)?标准|which standards\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
+    # which standard(s): one named by its number ("参照哪个标准", "which reference standard"), not a
+    # criterion ("按什么标准判断")
+    (re.compile(r"(?:哪些|哪几[项个部]?|哪一?[项个部])(?:国家|行业|团体|参考|推荐性)?(?:标准|国标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # an official document's number ("〔2024〕10号")
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
     # a document's title or name ("中文名称叫什么", "the Chinese title of"): a title in 《》
@@ -51,24 +53,39 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     # what to do: a sentence that says to act, and when ("应及时补充披露"), over ones that only name the case
     (re.compile(r"怎么办|怎么处理|如何处理|怎样处理|该怎么|应(?:当|该)?(?:如何|怎么|怎样)|\bwhat (?:should|to do)\b|\bhow should\b", re.I), re.compile(r"(?:应|应当|应该|须|需)(?:及时|尽快|尽早|立即|马上)"), 0.3),
+    # why: a sentence that gives a reason or a purpose ("由于……", "……，因此……", "以便……")
+    (re.compile(r"为什么|为啥|为何|原因|理由|\bwhy\b", re.I), re.compile(r"因为|由于|因此|所以|原因|在于|优势|好处|以便|便于|为了|目的是|有利于"), 0.3),
+    # what follows if: a sentence that states a consequence (liability, a prohibition, invalidity)
+    (re.compile(r"会怎[样么]|会如何|后果|会有什么(?:影响|问题)|\bwhat happens\b|\bconsequences?\b", re.I), re.compile(r"承担|责任|后果|不得|无效|撤销|追究|处罚|不能"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|\b(?:does|is|are) (?:it|there|the)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得)|无|没有|并非|不是"), 0.2),
     # how many, or which N ("一共几个阶段", "要多写哪两块"): a sentence that counts them ("九个阶段") or names them ("A、B")
     (re.compile(r"(?<!哪)几[个项种类块件步部样点]|多少[个项种类件步]|哪[两二三四五六七八九十]|\bhow many\b", re.I), re.compile(rf"{_NUMBER}\s*(?:个|项|种|类|块|件|步|部分|样|点|方面)|[^、，。；：]{{2,}}、[^、，。；：]{{2,}}"), 0.4),
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|列举|\bwhat are\b|\bwhich\b|\blist\b|\bcover|\binclud|\bconsist", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
 ]
 
-# Answers of a kind a question names outright: a price, a clock time, a floor, a phone number, an
-# age. Such a question is answered only when the quoted sentences state one; otherwise the
-# knowledge base does not hold the answer, whatever names the question shares with it
-# ("某研究院的食堂几点开饭" quotes the institute, never a time).
-_REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern]] = [
-    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|\bhow much (?:money|does|do|is)\b|\bprice\b|\bcosts?\b", re.I),
+# Answers of a kind a question names outright: a price or revenue, a clock time, a floor, a phone
+# number, an age, an address, the holder of an office. Such a question is answered only when the
+# quoted sentences state one; otherwise the knowledge base does not hold the answer, whatever
+# names the question shares with it ("某研究院的食堂几点开饭" quotes the institute, never a time).
+_REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
+    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much (?:money|does|do|is)\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
      re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
     (re.compile(r"几点|\bwhat time\b", re.I), re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|\d{1,2}\s*[点時时](?!\d)|[上下]午|\b[ap]\.?m\b", re.I)),
     (re.compile(r"几楼|几层|哪层|\bwhich floor\b", re.I), re.compile(r"\d+\s*[楼层]|\bfloor\b", re.I)),
     (re.compile(r"电话|手机号|联系方式|\bphone\b", re.I), re.compile(r"\d{3,4}-?\d{7,8}|1\d{10}")),
     (re.compile(r"年纪|多少岁|几岁|\bhow old\b", re.I), re.compile(r"\d+\s*(?:岁|周岁)|\byears old\b", re.I)),
+    # an address: a street and number, or a city's district (not a city in an organisation's name)
+    (re.compile(r"地址|在哪个区|位于哪|\baddress\b", re.I), re.compile(r"(?:路|街|大道|巷)\s*\d+\s*号|[省市][\u4e00-\u9fff]{1,4}[区县]")),
+    # who holds an organisation's office (its chair, secretary-general, director, legal representative):
+    # answered only by a sentence that names that office
+    (re.compile(r"(?P<office>会长|秘书长|理事长|院长|所长|校长|董事长|总经理|总裁|主席|法定代表人|法人代表)(?:是谁|叫什么|是哪位)", re.I), None),
 ]
+
+
+def _required(question: str) -> list[re.Pattern]:
+    """What a quoted sentence must state for the question to count as answered (see ``_REQUIRED_TYPES``)."""
+    found = [(asks.search(question), states) for asks, states in _REQUIRED_TYPES]
+    return [states or re.compile(re.escape(match.group("office"))) for match, states in found if match]
 
 
 # ----- composing answers -----
@@ -91,7 +108,7 @@ class Composer:
         self.label = label  # "offline", or "llm" when code composes in LLM mode (tool results, fallbacks)
         self.zh = is_chinese(question)
         self.scorer = scorer
-        self.focus = relevance_text(question, scorer.index.settings.glossary_path)
+        self.focus = scorer.focus(question)
         self.min_relevance = min_relevance
         self.cited = cited if cited is not None else CitationList()  # shared when answering a question in parts
 
@@ -167,7 +184,7 @@ class Composer:
         of the question's information it holds (near forms included; its clause's standard and
         title count as context), how close its clause is, the kind of answer asked for, novelty."""
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
-        wanted += [(states, 0.4) for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
+        wanted += [(states, 0.4) for states in _required(self.question)]
         # Clauses are ranked by statistics of what the asker may see (coverage with visible document
         # frequencies, dense closeness), not by the fused search rank: BM25 statistics span chunks
         # the asker may not see, and must not steer the answer.
@@ -224,7 +241,7 @@ class Composer:
                 break
             if not any(self._same_fact(sentence, s, tokens) for _, s in picked):
                 picked.append((hit, sentence))
-        required = [states for asks, states in _REQUIRED_TYPES if asks.search(self.question)]
+        required = _required(self.question)
         if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
             return []
         return _with_enumerated(picked)
@@ -279,7 +296,7 @@ class Composer:
             return self._pick(hits, asked, _MAX_RECORD_LINES)
         picked: list[tuple[Hit, str]] = []
         for part in parts:
-            words = content_tokens(relevance_text(part, self.scorer.index.settings.glossary_path), self.scorer.user_dict)
+            words = content_tokens(self.scorer.focus(part), self.scorer.user_dict)
             own = [t for t in asked if t in words]
             sub = Composer(part, self.scorer, self.min_relevance, self.cited, self.label)
             picked += [p for p in sub._pick(hits, own or asked, _MAX_RECORD_LINES) if p not in picked]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from assistant.agent import several
 from assistant.agent.citations import CitationList, cite_markers, renumbered, verify
 from assistant.agent.conversations import ConversationStore, Turn, new_conversation_id
-from assistant.agent.evidence import Scorer, content_tokens, is_chinese, relevance_text
+from assistant.agent.evidence import Scorer, content_tokens, is_chinese
 from assistant.agent.grounding import text_tool_calls, unsupported_facts, without_wrappers
 from assistant.agent.models import AgentEvent, Answer, Citation, ToolCall
 from assistant.agent.offline import Composed, Composer
@@ -228,7 +228,7 @@ class AssistantService:
                 sections.append(several.compose(composer, run.result, book.hits, part))
             else:
                 # an English question about a record is matched on the Chinese terms it names
-                asked_text = relevance_text(route.query if route.kind == "project" and route.query else part, self.settings.glossary_path)
+                asked_text = scorer.focus(route.query if route.kind == "project" and route.query else part)
                 asked = [t for t in content_tokens(asked_text, scorer.user_dict) if not PROJECT_ID.fullmatch(t) and t not in _NOT_ASKED]
                 sections.append(composer.compose(run, book.hits, asked))
         if len(sections) == 1:

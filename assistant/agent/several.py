@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from assistant.agent.evidence import Scorer, content_tokens, relevance_text
+from assistant.agent.evidence import Scorer, content_tokens
 from assistant.agent.offline import Composed, Composer
 from assistant.agent.route import PROJECT_ID, Route
 from assistant.agent.tools import SourceBook, ToolRun, evidence_block, render_sources
@@ -259,7 +259,7 @@ def evidence(book: SourceBook, found: ProjectSet, scorer: Scorer, question: str)
     """The numbered chunks a comparison is written from: each project's overview, and its chunks about
     what is asked (readiness: its materials table). The clauses behind the checklists stay out: the
     checklists reach the answer without the model, and a short prompt is a fast one on a CPU model."""
-    ids, asked = set(found.ids), _asked(scorer, relevance_text(question, scorer.index.settings.glossary_path))
+    ids, asked = set(found.ids), _asked(scorer, scorer.focus(question))
 
     def wanted(hit: Hit) -> bool:
         if hit.doc_id not in ids or hit.clause_title == "项目概况":

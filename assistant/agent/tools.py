@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from assistant.agent.evidence import Scorer, content_tokens, is_chinese, is_instruction, relevance_text
+from assistant.agent.evidence import Scorer, content_tokens, is_chinese, is_instruction
 from assistant.agent.route import SEARCH_K, Route
 from assistant.errors import LinkageError
 from assistant.index import Hit
@@ -180,7 +180,7 @@ class Toolbox:
             if not query.strip():
                 raise ValueError("检索内容不能为空")
             hits = search_tools.search_knowledge(self.ctx, query, k=max(1, min(k, SEARCH_K)), source=source)
-            tokens = content_tokens(relevance_text(query, self.ctx.settings.glossary_path), self.scorer.user_dict)
+            tokens = content_tokens(self.scorer.focus(query), self.scorer.user_dict)
             relevant = self.scorer.relevant(hits, tokens, query, english=not is_chinese(query))
             run.result = SearchResult(query=query, tokens=tokens, hits=relevant)
             if not relevant:
