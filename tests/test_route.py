@@ -84,3 +84,20 @@ def test_a_project_is_named_by_its_own_words_anywhere_in_the_question(admin_ctx)
     assert named_project(question) == ()
     assert project_named(question, admin_ctx) == "P-2025-001"
     assert project_named("项目里5G基站智能节能那块谁牵头？", admin_ctx) == "P-2025-001"
+
+
+@pytest.mark.parametrize(
+    "question, project",
+    [
+        ("Who handles patent licensing in the immersion cooling project?", "P-2025-006"),
+        ("What is the target standard of the base station energy saving project?", "P-2025-001"),
+    ],
+)
+def test_an_english_question_names_a_project_by_its_field(admin_ctx, question, project):
+    """The glossary term as a whole (浸没式液冷) names the one record whose name holds it,
+    though its parts are short (浸没) or shared with another record's name (液冷)."""
+    assert project_named(question, admin_ctx) == project
+
+
+def test_an_english_field_two_records_share_names_no_project(admin_ctx):
+    assert project_named("Who leads the liquid cooling project?", admin_ctx) is None

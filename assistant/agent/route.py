@@ -321,8 +321,12 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
     names = {r.id: set(content_tokens(r.name, user_dict)) for r in visible}
     public = _public_text(ctx.index, ctx.index.generation)
     english = not _CJK.search(question)
-    asked = set(content_tokens(_in_corpus_words(question, ctx) if english else question, user_dict))
+    said = _in_corpus_words(question, ctx) if english else question
+    asked = set(content_tokens(said, user_dict))
     least = _MIN_ENGLISH_NAME_CHARACTERS if english else _MIN_NAME_CHARACTERS
+    # an English question's glossary terms count whole too: "immersion cooling" is 浸没式液冷, which
+    # only one record's name holds, though its parts 浸没 and 液冷 are short or shared
+    phrases = {p for p in said.split() if english and len(p) >= least and p not in public}
     found = []
     for pid, words in names.items():
         others = set().union(*(w for other, w in names.items() if other != pid))
@@ -331,7 +335,9 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
             if len(w) >= 2 and w not in others and w not in public
             and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
         ]
-        if len(set("".join(own))) >= least:
+        name = next(r.name for r in visible if r.id == pid)
+        whole = [p for p in phrases if p in name and not any(p in r.name for r in visible if r.id != pid)]
+        if len(set("".join(own))) >= least or whole:
             found.append(pid)
     return found[0] if len(found) == 1 else None
 
