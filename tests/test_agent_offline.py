@@ -162,6 +162,9 @@ def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_i
     [
         ("Which department leads patent disclosure in a linkage project?", "知识产权部门"),  # a department is an organisation
         ("Which reference standard covers turning research results into standards?", "GB/T 33450"),  # one standard, singular
+        ("不参与起草的单位能不能披露它知道的必要专利？", "也可以披露"),  # a yes/no question wants what is allowed; 起草 asks for no draft
+        ("Who is responsible for patent licensing in the immersion cooling project?", "石磊"),  # a project named by its field
+        ("How many invention patents will the drone spraying project apply for?", "发明专利3件"),  # the records' own vocabulary
     ],
 )
 def test_which_questions_want_the_kind_of_thing_they_name(real_service, real_index, question, fact):

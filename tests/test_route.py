@@ -101,3 +101,10 @@ def test_an_english_question_names_a_project_by_its_field(admin_ctx, question, p
 
 def test_an_english_field_two_records_share_names_no_project(admin_ctx):
     assert project_named("Who leads the liquid cooling project?", admin_ctx) is None
+
+
+def test_a_question_that_uses_the_word_draft_is_not_a_draft_request(admin_ctx):
+    """起草 and 它 in a knowledge question ("它" is the unit) ask for no draft and name no project."""
+    route = understand("不参与起草的单位能不能披露它知道的必要专利？", admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path)
+    assert route.kind == "knowledge"
+    assert understand("给它写一份立项建议书", admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path).kind == "needs_project"

@@ -36,6 +36,7 @@ _READINESS = re.compile(
 )
 _DRAFT = re.compile(r"起草|草拟|拟写|撰写|写一份|写个|生成.{0,8}(?:建议书|报告|材料)|\bdraft\b|\bwrite\b", re.IGNORECASE)
 _ABOUT_DRAFTING = re.compile(r"谁.{0,4}起草|由谁|起草单位|起草人|哪些单位|哪家|起草了?(?:什么|哪些)|who drafted|drafted by", re.IGNORECASE)
+_DRAFT_KIND = re.compile(r"建议书|申请书|立项材料|可行性(?:研究)?报告|提案|\bproposal\b|\bdraft\b", re.IGNORECASE)
 _REQUEST = re.compile(r"帮我|请|给我|替我|\bplease\b|\bdraft (?:a|an|the)\b", re.IGNORECASE)
 _LIST = re.compile(
     r"项目(?:列表|清单)|(?:有哪些|哪些|所有|全部|列出|列一下|查看|看到)(?:联动)?项目|\blist (?:the |all |my )?projects|which projects",
@@ -198,7 +199,9 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
                 kind = "团体标准项目建议书" if re.search(r"团体标准|标准项目建议书|standard proposal", text, re.I) else DEFAULT_KIND
                 return Route("draft", project_id=pid, draft_kind=kind, topic="draft")
             return Route("readiness", project_id=pid, target_stage=_target_stage(text, flow), topic="readiness")
-        if refers_back or (drafting and _REQUEST.search(text)):  # "帮我起草立项建议书" but for which project?
+        # "帮我起草立项建议书" or "给它写份建议书", but for which project? ("不参与起草的单位能不能披露它知道的专利"
+        # uses 起草 and 它 and asks for no draft)
+        if (refers_back and (readiness or _DRAFT_KIND.search(text))) or (drafting and _REQUEST.search(text)):
             return Route("needs_project")
     stage = _stage_asked(text, flow, previous) if not named and not _STANDARD_CODE.search(text) else None
     if stage and not (refers_back and remembered and not _THIS_STAGE.search(text)):
