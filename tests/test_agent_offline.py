@@ -162,6 +162,7 @@ def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_i
     [
         ("Which department leads patent disclosure in a linkage project?", "知识产权部门"),  # a department is an organisation
         ("Which reference standard covers turning research results into standards?", "GB/T 33450"),  # one standard, singular
+        ("联动指南跟现行法律法规是什么关系？", "遵循现行相关法律"),  # the note says 本标准 for the guideline
         ("不参与起草的单位能不能披露它知道的必要专利？", "也可以披露"),  # a yes/no question wants what is allowed; 起草 asks for no draft
         ("Who is responsible for patent licensing in the immersion cooling project?", "石磊"),  # a project named by its field
         ("How many invention patents will the drone spraying project apply for?", "发明专利3件"),  # the records' own vocabulary

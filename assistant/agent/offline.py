@@ -29,6 +29,8 @@ SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev
 
 _NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
 _ORGANISATION = r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟|部门)"
+# A document speaking of itself ("本标准由…归口", "本条例所称…")
+_SELF_REFERENCE = re.compile(r"本(?:标准|指南|文件|规范|部分|条例|办法|规定|细则|法)")
 # An enumerated item continuing the sentence before it ("……补充两部分内容。一是……。二是……。")
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]是|其[一二三四五六七八九十]|第[一二三四五六七八九十]+[，、,步]|首先|其次|再次|[（(][1-9一二三四五六七八九][）)]|[1-9][.、．])")
 
@@ -203,7 +205,9 @@ class Composer:
             dense = hit.dense_similarity if hit.dense_similarity is not None else floor
             closeness = self._closeness(dense)
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
-            overlap = self.scorer.coverage(tokens, f"{hit.standard} {hit.clause_title} {heading} {sentence}")
+            # "本标准主要持笔人…" is about the document itself: its title is what "本标准" says
+            itself = hit.title if _SELF_REFERENCE.search(sentence) else ""
+            overlap = self.scorer.coverage(tokens, f"{hit.standard} {itself} {hit.clause_title} {heading} {sentence}")
             own = self.scorer.coverage(tokens, text)
             # the more named answers a sentence gives (organisations, people, list items), the better
             shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(sentence))))
