@@ -140,6 +140,8 @@ def test_everyday_wording_far_from_every_clause_is_still_declined(real_service, 
         "华充新能源科技股份有限公司的年营业收入是多少？",  # a revenue
         "中国信息通信研究院的办公地址在哪个区？",  # an address
         "暗物质和必要专利有什么关系？",  # one side of the relation unknown to the corpus
+        "中国信息通信研究院在招聘博士后吗？",  # the clauses name the organisation, never what is asked of it
+        "深圳市标准技术研究院的员工食堂好吃吗？",
     ],
 )
 def test_an_off_topic_question_built_on_a_known_name_is_declined(service, question):
@@ -147,6 +149,17 @@ def test_an_off_topic_question_built_on_a_known_name_is_declined(service, questi
     answer = ask(service, question)
     assert not answer.grounded and answer.citations == []
     assert "不作猜测" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [("云岭数据科技有限公司承担的是哪个项目？", "云岭数据科技有限公司"), ("中国信息通信研究院在编制联动指南时做了什么？", "牵头")],
+)
+def test_a_question_about_what_a_named_organisation_did_is_answered(service, shipped_index, question, fact):
+    """What is asked of a name (承担, 编制) is in the clauses that name it: the question is answered."""
+    answer = ask(service, question)
+    assert answer.grounded and fact in answer.answer
+    assert_verbatim(answer, shipped_index)
 
 
 def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_index):

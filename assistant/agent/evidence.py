@@ -276,12 +276,39 @@ class Scorer:
                 # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
         known = self.known(query_tokens)
         coverage = {h.id: self.coverage(known, self.hit_text(h), FUNCTION_WORD_CREDIT) for h in hits}
+        asked = self.beyond_names(question, query_tokens)
         closeness = {h.id: h.dense_similarity for h in hits}
         for hit in hits:
             if hit.dense_similarity is None and coverage[hit.id] >= MIN_COVERAGE and question:
                 units = sentences(hit.text) or [hit.text]
                 closeness[hit.id] = max(sentence_similarities(self.index, question, units))
-        return [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
+        kept = [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
+        if asked and not any(self.coverage(asked, self.hit_text(h)) > 0 for h in kept):
+            return []  # "某公司在招聘实习生吗": the clauses name the company and say nothing of what is asked
+        return kept
+
+    def beyond_names(self, question: str, query_tokens: list[str]) -> list[str]:
+        """What a question naming a person or an organisation asks about them: its words of two or
+        more characters outside the names, function words left out. Empty when it names nobody."""
+        spans = [m.span() for m in re.finditer(_ORGANISATION_NAME, question)]
+        position = 0
+        for word in pos_tagger(str(self.user_dict)).cut(question):
+            if word.flag in _NAME_FLAGS:
+                spans.append((position, position + len(word.word)))
+            position += len(word.word)
+        if not spans:
+            return []
+        names = "".join(question[a:b] for a, b in spans)
+        return [
+            t for t in query_tokens
+            if len(t) >= 2 and _CJK.search(t) and t not in names and not function_word(t, str(self.user_dict))
+        ]
+
+
+# Proper names in a question: people, organisations, places (jieba's parts of speech), and
+# organisations by their suffix ("华充新能源科技股份有限公司" is tagged as four words)
+_NAME_FLAGS = frozenset({"nr", "nrt", "nt", "ns"})
+_ORGANISATION_NAME = re.compile(r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|学院|中心|联盟)")
 
 
 _RELATION = re.compile(r"^(.+?)(?:和|与|跟|同)(.+?)(?:之间)?(?:有(?:什么|何|没有)|是什么|是怎样的?|存在什么)?的?(?:关系|关联|联系)")
