@@ -283,9 +283,19 @@ class Scorer:
                 units = sentences(hit.text) or [hit.text]
                 closeness[hit.id] = max(sentence_similarities(self.index, question, units))
         kept = [h for h in hits if (closeness[h.id] or 0.0) >= threshold and coverage[h.id] >= MIN_COVERAGE]
-        if asked and not any(self.coverage(asked, self.hit_text(h)) > 0 for h in kept):
+        if asked and not any(self.says_any(asked, self.hit_text(h)) for h in kept):
             return []  # "某公司在招聘实习生吗": the clauses name the company and say nothing of what is asked
         return kept
+
+    def says_any(self, tokens: list[str], text: str) -> bool:
+        """Whether ``text`` uses one of ``tokens`` in so many words (a near form or a listed synonym
+        counts; a word only close in vector space does not)."""
+        present = _token_set(text, self.user_dict)
+        lowered = text.lower()
+        return any(
+            t in present or t in lowered or any(w in lowered for w in (*SYNONYMS.get(t, ()), *self.near_forms(t)))
+            for t in tokens
+        )
 
     def beyond_names(self, question: str, query_tokens: list[str]) -> list[str]:
         """What a question naming a person or an organisation asks about them: its words of two or
