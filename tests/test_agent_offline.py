@@ -684,3 +684,11 @@ def test_a_which_part_question_wants_a_numbered_part(question):
 
     shapes = [shape for asks, shape, _ in _ANSWER_TYPES if asks.search(question)]
     assert any(shape.search("第5部分为研发活动") and not shape.search("面向研发活动的部分") for shape in shapes)
+
+
+def test_a_number_in_a_question_matches_only_the_same_whole_number(shipped_index):
+    """"2024年1月" asks for January: the 1 of "12 月" or "〔2024〕10号" is not it."""
+    scorer = Scorer(shipped_index)
+    assert scorer.coverage(["1", "月"], "2024 年 1 月，起草组召开研讨会。") == 1.0
+    assert scorer.coverage(["1", "月"], "计划完成时间为 2024 年 12 月。") < 1.0
+    assert not scorer.says_any(["1"], "中知研发〔2024〕10号")

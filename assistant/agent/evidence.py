@@ -66,6 +66,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 
 
+def _within(token: str, text: str) -> bool:
+    """``token`` occurs in ``text``; a number only as a whole number (the 1 of "1月" is not in "12月")."""
+    if token.isdigit():
+        return re.search(rf"(?<!\d){token}(?!\d)", text) is not None
+    return token in text
+
+
 def is_instruction(text: str) -> bool:
     """True for text that addresses the assistant with orders — data must never steer behaviour."""
     return bool(_INSTRUCTION.search(text))
@@ -193,7 +200,7 @@ class Scorer:
         def has(token: str) -> bool:
             return (
                 token in present
-                or token in lowered
+                or _within(token, lowered)
                 or any(s in lowered for s in SYNONYMS.get(token, ()))
                 or any(word in lowered for word in self.stand_ins(token))
             )
@@ -293,7 +300,7 @@ class Scorer:
         present = _token_set(text, self.user_dict)
         lowered = text.lower()
         return any(
-            t in present or t in lowered or any(w in lowered for w in (*SYNONYMS.get(t, ()), *self.near_forms(t)))
+            t in present or _within(t, lowered) or any(w in lowered for w in (*SYNONYMS.get(t, ()), *self.near_forms(t)))
             for t in tokens
         )
 
