@@ -108,3 +108,11 @@ def test_a_question_that_uses_the_word_draft_is_not_a_draft_request(admin_ctx):
     route = understand("不参与起草的单位能不能披露它知道的必要专利？", admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path)
     assert route.kind == "knowledge"
     assert understand("给它写一份立项建议书", admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path).kind == "needs_project"
+
+
+def test_this_standard_after_a_project_answer_is_that_projects_target_standard(flow):
+    """"这个标准" right after an answer about a project asks about that project's target standard;
+    after a knowledge answer it names no project."""
+    route = understand("这个标准要和哪些现行标准协调？", flow, None, turn("project", "P-2025-004"))
+    assert (route.kind, route.project_id) == ("project", "P-2025-004")
+    assert understand("这个标准要和哪些现行标准协调？", flow, None, turn("knowledge")).kind == "knowledge"

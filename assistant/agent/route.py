@@ -43,7 +43,7 @@ _LIST = re.compile(
     re.IGNORECASE,
 )
 _ANAPHORA = re.compile(
-    r"它|他们|她们|该项目|这个项目|此项目|这一项目|那个项目|上述项目|\bit\b|\bits\b|\btheir\b|this project|that project", re.IGNORECASE
+    r"它|他们|她们|该项目|这个项目|此项目|这一项目|那个项目|上述项目|(?:这个|这项|这份|该|此)(?:目标)?标准|\bit\b|\bits\b|\btheir\b|this project|that project", re.IGNORECASE
 )
 # "其中…" right after an answer about one project asks within that answer (its patents, its team)
 _WITHIN = re.compile(r"^(?:那么?)?其中")
