@@ -116,3 +116,17 @@ def test_this_standard_after_a_project_answer_is_that_projects_target_standard(f
     route = understand("这个标准要和哪些现行标准协调？", flow, None, turn("project", "P-2025-004"))
     assert (route.kind, route.project_id) == ("project", "P-2025-004")
     assert understand("这个标准要和哪些现行标准协调？", flow, None, turn("knowledge")).kind == "knowledge"
+
+
+def test_a_project_is_named_by_the_person_who_runs_it(admin_ctx, shipped_settings, shipped_index):
+    """"陈立航负责的那个项目" is the one project whose team holds 陈立航, for a user who may see it."""
+    from assistant.tools.context import ToolContext, User
+
+    assert project_named("陈立航负责的那个项目进展到哪了？", admin_ctx) == "P-2025-001"
+    outsider = ToolContext(shipped_settings, user=User(name="outsider", groups=["市场部"]), _index=shipped_index)
+    assert project_named("陈立航负责的那个项目进展到哪了？", outsider) is None
+
+
+def test_whether_a_projects_materials_suffice_is_its_readiness(flow):
+    assert understand("P-2025-001 的材料够上立项评审了吗？", flow, None, None).kind == "readiness"
+    assert understand("P-2025-002 立项的材料齐了没？", flow, None, None).kind == "readiness"

@@ -269,8 +269,10 @@ class Composer:
     def project(self, record: ProjectRecord, hits: list[Hit], asked: list[str]) -> Composed:
         """A project overview, or the record lines that answer a specific question about it."""
         overview = next((h for h in hits if h.clause_title == "项目概况"), None)
-        # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked
-        asked = [t for t in asked if t not in record.name] or asked
+        # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked;
+        # so does a person the project is known by ("陈立航负责的那个项目")
+        known_by = [p for p in (record.owner, *(m.name for m in record.team)) if len(p) >= 2 and re.search(rf"{re.escape(p)}[^，,。？?]{{0,6}}的(?:那个|这个)?项目", self.question)]
+        asked = [t for t in asked if t not in record.name and not any(t in p for p in known_by)] or asked
         if not self.zh and all(t in record.name for t in asked):
             asked = []  # only the words naming the project have a Chinese form ("Who leads the … project?")
         # an English question asking for a kind of answer (who, when…) in words the record does not use:

@@ -31,7 +31,7 @@ _READINESS = re.compile(
     r"就绪|缺什么|缺少|还缺|缺哪些|缺了|差什么|还差|具备.{0,8}条件"
     # may it move on: "能否进入", "可以往评估阶段走了吗", "能不能转到实施"
     r"|(?:能否|能不能|可以|可不可以|能|可否|是否可以)\s*(?:进入|转入|进到|转到|走到|推进到|迈入|往)"
-    r"|准备好|门槛|ready|readiness|missing",
+    r"|准备好|门槛|材料(?:够|齐|全)了?(?:吗|没|不)|材料够(?:上|得上|不够)|ready|readiness|missing",
     re.IGNORECASE,
 )
 _DRAFT = re.compile(r"起草|草拟|拟写|撰写|写一份|写个|生成.{0,8}(?:建议书|报告|材料)|\bdraft\b|\bwrite\b", re.IGNORECASE)
@@ -342,6 +342,8 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
         whole = [p for p in phrases if p in name and not any(p in r.name for r in visible if r.id != pid)]
         if len(set("".join(own))) >= least or whole:
             found.append(pid)
+    if not found:  # "陈立航负责的那个项目": the one project whose owner or team member the question names
+        found = [r.id for r in visible if any(len(p) >= 2 and p in question for p in (r.owner, *(m.name for m in r.team)))]
     return found[0] if len(found) == 1 else None
 
 
