@@ -153,7 +153,11 @@ def test_an_off_topic_question_built_on_a_known_name_is_declined(service, questi
 
 @pytest.mark.parametrize(
     ("question", "fact"),
-    [("云岭数据科技有限公司承担的是哪个项目？", "云岭数据科技有限公司"), ("中国信息通信研究院在编制联动指南时做了什么？", "牵头")],
+    [
+        ("云岭数据科技有限公司承担的是哪个项目？", "云岭数据科技有限公司"),
+        ("中国信息通信研究院在编制联动指南时做了什么？", "牵头"),
+        ("中国知识产权研究会在这个团标里起什么作用？", "归口"),  # 团标 is the trade's word for 团体标准
+    ],
 )
 def test_a_question_about_what_a_named_organisation_did_is_answered(service, shipped_index, question, fact):
     """What is asked of a name (承担, 编制) is in the clauses that name it: the question is answered."""

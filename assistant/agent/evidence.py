@@ -61,6 +61,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "组织": ("单位",),
     "类似": ("相关", "同类"),
     "单位": ("组织",),
+    # the trade's abbreviations of the kinds of standard
+    "国标": ("国家标准",),
+    "行标": ("行业标准",),
+    "团标": ("团体标准",),
+    "地标": ("地方标准",),
+    "企标": ("企业标准",),
 }
 
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")

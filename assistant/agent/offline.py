@@ -44,7 +44,7 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"什么时候|何时|哪年|哪一年|哪一?天|几月|几号|哪个月|日期|时间|\bwhen\b|\bwhat date\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)"), 0.4),  # a date, or one relative to an event
     # which standard(s): one named by its number ("参照哪个标准", "which reference standard"), not a
     # criterion ("按什么标准判断")
-    (re.compile(r"(?:哪些|哪几[项个部]?|哪一?[项个部])(?:国家|行业|团体|参考|推荐性)?(?:标准|国标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
+    (re.compile(r"(?:哪些|哪几[项个部]?|哪一?[项个部])(?:现行|相关|现有|已有)?(?:国家|行业|团体|参考|推荐性)?(?:标准|国标|行标|团标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # an official document's number ("〔2024〕10号")
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
     # a document's title or name ("中文名称叫什么", "the Chinese title of"): a title in 《》
