@@ -183,6 +183,8 @@ def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_i
         ("不参与起草的单位能不能披露它知道的必要专利？", "也可以披露"),  # a yes/no question wants what is allowed; 起草 asks for no draft
         ("Who is responsible for patent licensing in the immersion cooling project?", "石磊"),  # a project named by its field
         ("How many invention patents will the drone spraying project apply for?", "发明专利3件"),  # the records' own vocabulary
+        ("By how much does the drone spraying project want to reduce pesticide use?", "20%"),  # "how much does" asks no price
+        ("Can universities use the linkage guideline as well as companies?", "高校"),  # the kinds of innovation entity
     ],
 )
 def test_which_questions_want_the_kind_of_thing_they_name(real_service, real_index, question, fact):

@@ -59,7 +59,7 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"为什么|为啥|为何|原因|理由|\bwhy\b", re.I), re.compile(r"因为|由于|因此|所以|原因|在于|优势|好处|以便|便于|为了|目的是|有利于"), 0.3),
     # what follows if: a sentence that states a consequence (liability, a prohibition, invalidity)
     (re.compile(r"会怎[样么]|会如何|后果|会有什么(?:影响|问题)|\bwhat happens\b|\bconsequences?\b", re.I), re.compile(r"承担|责任|后果|不得|无效|撤销|追究|处罚|不能"), 0.3),
-    (re.compile(r"吗[？?]?\s*$|是否|是不是|能不能|可不可以|有没有|要不要|需不需要|用不用|\b(?:does|is|are|can|must) (?:it|there|the|we|an?)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得|必|要求)|无|没有|并非|不是|也?可以|可选|无需|允许"), 0.2),
+    (re.compile(r"吗[？?]?\s*$|是否|是不是|能不能|可不可以|有没有|要不要|需不需要|用不用|^\s*(?:does|do|is|are|can|must|should|will)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得|必|要求)|无|没有|并非|不是|也?可以|可选|无需|允许"), 0.2),
     # how many, or which N ("一共几个阶段", "要多写哪两块"): a sentence that counts them ("九个阶段") or names them ("A、B")
     (re.compile(r"(?<!哪)几[个项种类块件步部样点]|多少[个项种类件步]|哪[两二三四五六七八九十]|\bhow many\b", re.I), re.compile(rf"{_NUMBER}\s*(?:个|项|种|类|块|件|步|部分|样|点|方面)|[^、，。；：]{{2,}}、[^、，。；：]{{2,}}"), 0.4),
     (re.compile(r"哪些|哪几|几个|几种|包括|有什么|些什么|列举|\bwhat are\b|\bwhich\b|\blist\b|\bcover|\binclud|\bconsist", re.I), re.compile(r"(?:[^、]+、){3,}|一是.+二是|：.+；"), 0.25),
@@ -70,7 +70,7 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
 # quoted sentences state one; otherwise the knowledge base does not hold the answer, whatever
 # names the question shares with it ("某研究院的食堂几点开饭" quotes the institute, never a time).
 _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
-    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much (?:money|does|do|is)\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
+    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much money\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
      re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
     (re.compile(r"几点|\bwhat time\b", re.I), re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|\d{1,2}\s*[点時时](?!\d)|[上下]午|\b[ap]\.?m\b", re.I)),
     (re.compile(r"几楼|几层|哪层|\bwhich floor\b", re.I), re.compile(r"\d+\s*[楼层]|\bfloor\b", re.I)),
