@@ -185,6 +185,7 @@ def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_i
         ("How many invention patents will the drone spraying project apply for?", "发明专利3件"),  # the records' own vocabulary
         ("By how much does the drone spraying project want to reduce pesticide use?", "20%"),  # "how much does" asks no price
         ("Can universities use the linkage guideline as well as companies?", "高校"),  # the kinds of innovation entity
+        ("In a tracking log, which stage of a national standard does code 60 stand for?", "出版阶段"),  # its number counts
     ],
 )
 def test_which_questions_want_the_kind_of_thing_they_name(real_service, real_index, question, fact):

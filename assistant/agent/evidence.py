@@ -449,7 +449,9 @@ def heading_before(text: str, unit: str) -> str:
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d+(?:\.\d+)*(?:-\d{4})?|P-\d{4}-\d{3}", re.IGNORECASE)
+# standard and project numbers, and other numbers of two or more digits (a year, a stage code, a share):
+# an English question's numbers are written as the Chinese text writes them
+_CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d+(?:\.\d+)*(?:-\d{4})?|P-\d{4}-\d{3}|(?<![\w.])\d{2,}(?:\.\d+)?%?(?![\w.])", re.IGNORECASE)
 
 
 def is_chinese(text: str) -> bool:
