@@ -699,3 +699,19 @@ def test_a_number_in_a_question_matches_only_the_same_whole_number(shipped_index
     assert scorer.coverage(["1", "月"], "2024 年 1 月，起草组召开研讨会。") == 1.0
     assert scorer.coverage(["1", "月"], "计划完成时间为 2024 年 12 月。") < 1.0
     assert not scorer.says_any(["1"], "中知研发〔2024〕10号")
+
+
+def test_the_trades_abbreviations_are_words_that_stand_for_their_terms(shipped_index):
+    """团标 is one word (not 团 + 标的) and a clause saying 团体标准 says it."""
+    scorer = Scorer(shipped_index)
+    assert "团标" in content_tokens("这个团标的起草单位是谁？", scorer.user_dict)
+    assert scorer.says_any(["团标"], "联动项目的目标标准多为团体标准。")
+
+
+def test_a_when_question_is_not_a_how_long_question():
+    """"多长时间一次" asks for a period, not a date: no date sentence is preferred."""
+    from assistant.agent.offline import _ANSWER_TYPES
+
+    dates = [asks for asks, shape, _ in _ANSWER_TYPES if shape.search("自2024年5月1日起实施")]
+    assert any(asks.search("这份标准是什么时间发布的？") for asks in dates)
+    assert not any(asks.search("跟踪记录多长时间汇总一次？") for asks in dates)
