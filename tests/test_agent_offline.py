@@ -715,3 +715,13 @@ def test_a_when_question_is_not_a_how_long_question():
     dates = [asks for asks, shape, _ in _ANSWER_TYPES if shape.search("自2024年5月1日起实施")]
     assert any(asks.search("这份标准是什么时间发布的？") for asks in dates)
     assert not any(asks.search("跟踪记录多长时间汇总一次？") for asks in dates)
+
+
+def test_a_question_about_a_standard_the_index_does_not_hold_is_declined(service, shipped_index):
+    """GB/T 19001 is in no shipped document: nothing about other standards answers it. A series
+    prefix of a held standard (GB/T 20003 for GB/T 20003.1) is held."""
+    answer = ask(service, "GB/T 19001 现在的版本是哪一年的？")
+    assert not answer.grounded and answer.citations == []
+    scorer = Scorer(shipped_index)
+    assert scorer.unheld_documents(content_tokens("GB/T 19001 和 YD/T 3709 是什么关系", scorer.user_dict)) == ["gb/t19001"]
+    assert scorer.unheld_documents(content_tokens("GB/T 20003 系列有几部分？", scorer.user_dict)) == []

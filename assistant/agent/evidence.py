@@ -287,6 +287,8 @@ class Scorer:
             if tokens and self.known_share(tokens, words_only) < MIN_KNOWN_SHARE:
                 return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base;
                 # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
+        if self.unheld_documents(query_tokens):
+            return []  # "GB/T 19001 现在是哪一版": a standard the knowledge base does not hold
         known = self.known(query_tokens)
         coverage = {h.id: self.coverage(known, self.hit_text(h), FUNCTION_WORD_CREDIT) for h in hits}
         asked = self.beyond_names(question, query_tokens)
@@ -299,6 +301,17 @@ class Scorer:
         if asked and not any(self.says_any(asked, self.hit_text(h)) for h in kept):
             return []  # "某公司在招聘实习生吗": the clauses name the company and say nothing of what is asked
         return kept
+
+    def unheld_documents(self, query_tokens: list[str]) -> list[str]:
+        """The standard numbers a question names (gb/t19001, yd/t3709) that no text the asker may see
+        contains, a series prefix included (gb/t20003 is held when GB/T 20003.1 is)."""
+        text = _visible_texts(self.index, self.index.generation, self._key).lower()
+        unheld = []
+        for token in query_tokens:
+            code = _STANDARD_TOKEN.match(token)
+            if code and not re.search(rf"{re.escape(code.group(1))}\s*{re.escape(token[code.end(1):])}", text):
+                unheld.append(token)
+        return unheld
 
     def says_any(self, tokens: list[str], text: str) -> bool:
         """Whether ``text`` uses one of ``tokens`` in so many words (a near form or a listed synonym
@@ -327,6 +340,9 @@ class Scorer:
             if len(t) >= 2 and _CJK.search(t) and t not in names and not function_word(t, str(self.user_dict))
         ]
 
+
+# A standard's number as the tokeniser writes it: its prefix, then digits ("gb/t19001", "t/csae53")
+_STANDARD_TOKEN = re.compile(r"^((?:gb|[a-z]{1,4}/[tz]|t/[a-z]+))\d")
 
 # Proper names in a question: people, organisations, places (jieba's parts of speech), and
 # organisations by their suffix ("华充新能源科技股份有限公司" is tagged as four words)
