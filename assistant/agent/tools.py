@@ -285,7 +285,7 @@ def build_tools(ctx: ToolContext, book: SourceBook, box: Toolbox | None = None) 
 
         Args:
             query: What to look for, in Chinese where possible (e.g. "许可声明 三种选项").
-            k: How many passages to return (1-10).
+            k: How many passages to return (1-16; more are cut to 16).
             source: Only one kind of source: guideline, standard, record or document (user-indexed files).
         """
         return box.search_knowledge(query, k, source)
