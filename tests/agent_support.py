@@ -97,7 +97,8 @@ def _stream_chunks(body: dict) -> list[dict]:
 
 
 class FakeOpenAI:
-    """Serves /v1/chat/completions on 127.0.0.1 from a script: a dict reply, ``500`` or ``("sleep", s)``."""
+    """Serves /v1/chat/completions on 127.0.0.1 from a script: a dict reply, ``500``, ``("sleep", s)``
+    or ``("hold", event)`` (answer once the test sets the event)."""
 
     def __init__(self) -> None:
         self.script: list[Any] = []
@@ -116,6 +117,9 @@ class FakeOpenAI:
                 step = server.script.pop(0) if server.script else 500
                 if isinstance(step, tuple) and step[0] == "sleep":
                     time.sleep(step[1])
+                    step = completion_with_text("太晚了")
+                elif isinstance(step, tuple) and step[0] == "hold":
+                    step[1].wait(timeout=300)
                     step = completion_with_text("太晚了")
                 if step == 500:
                     self._send(500, {"error": {"message": "upstream exploded", "type": "server_error"}})
