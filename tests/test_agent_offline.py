@@ -166,6 +166,28 @@ def test_a_question_about_what_a_named_organisation_did_is_answered(service, shi
     assert_verbatim(answer, shipped_index)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "标准必要专利的许可费一般要收多少？",  # a fee: no quoted line states an amount
+        "发明专利从申请到授权一般要多久？",  # a span of time: none states one
+        "团体标准的编号要去哪个平台申请？",  # a platform: none names one
+    ],
+)
+def test_an_amount_span_or_platform_the_clauses_never_state_is_declined(service, question):
+    """Same-trade questions whose kind of answer (a fee, a duration, a website) no quoted line gives:
+    the clauses share the topic's words, not the answer."""
+    answer = ask(service, question)
+    assert not answer.grounded and answer.citations == []
+
+
+def test_figures_in_a_table_row_take_their_unit_from_the_header(service, shipped_index):
+    """"材料费是多少" asks for an amount; the budget row "| 材料费 | 95.0 |" states one in the 万元 of its header."""
+    answer = ask(service, "P-2025-004 的材料费是多少？")
+    assert answer.grounded and "95.0" in answer.answer
+    assert_verbatim(answer, shipped_index)
+
+
 def test_a_question_for_an_amount_is_answered_with_the_amount(service, shipped_index):
     """A question for a sum of money is answered when the quoted lines state one (the budget in 万元)."""
     answer = ask(service, "P-2025-001 的预算一共多少钱？")
@@ -725,3 +747,12 @@ def test_a_question_about_a_standard_the_index_does_not_hold_is_declined(service
     scorer = Scorer(shipped_index)
     assert scorer.unheld_documents(content_tokens("GB/T 19001 和 YD/T 3709 是什么关系", scorer.user_dict)) == ["gb/t19001"]
     assert scorer.unheld_documents(content_tokens("GB/T 20003 系列有几部分？", scorer.user_dict)) == []
+
+
+def test_a_single_character_weighs_as_often_as_it_occurs_inside_words(shipped_index):
+    """"定在哪天" is not answered by "确定目标国家": a lone character counts only as a word of its own,
+    and weighs by how many chunks hold it at all (定 is in 确定, 规定, 制定…; 柜 in few)."""
+    scorer = Scorer(shipped_index)
+    assert scorer.coverage(["定"], "需在2026年前确定目标国家") == 0.0
+    assert scorer.coverage(["柜"], "| 规模部署500柜 | 2026-03-31 |") == 1.0
+    assert scorer.idf("定") < scorer.idf("柜")

@@ -6,7 +6,7 @@ import pytest
 
 from assistant.agent.conversations import Turn
 from assistant.agent.evidence import named_project
-from assistant.agent.route import PROJECT_ID, project_named, understand
+from assistant.agent.route import PROJECT_ID, holder_said, project_named, understand
 
 
 def turn(topic: str | None, project_id: str | None = None) -> Turn:
@@ -130,3 +130,24 @@ def test_a_project_is_named_by_the_person_who_runs_it(admin_ctx, shipped_setting
 def test_whether_a_projects_materials_suffice_is_its_readiness(flow):
     assert understand("P-2025-001 的材料够上立项评审了吗？", flow, None, None).kind == "readiness"
     assert understand("P-2025-002 立项的材料齐了没？", flow, None, None).kind == "readiness"
+
+
+def test_a_project_named_by_its_organisation_is_that_project(shipped_settings, shipped_index, tmp_path):
+    """"华充新能源那个充电项目": the organisation's leading words name the record as its name does,
+    and they say nothing of what is asked (the answer is the target standard, not the 承担单位 line)."""
+    from assistant.agent.service import AssistantService
+    from assistant.tools.context import User
+
+    service = AssistantService(shipped_settings.model_copy(update={"data_dir": tmp_path}), index=shipped_index)
+    answer = service.ask("华充新能源那个充电项目的目标标准是什么？", User.local_admin())
+    assert [(c.name, c.args.get("project_id")) for c in answer.tool_calls] == [("get_project", "P-2025-004")]
+    assert "中国电力企业联合会" in answer.answer
+    assert "承担单位" not in answer.answer
+
+
+def test_holder_said_takes_the_leading_part_of_an_organisation(admin_ctx):
+    from assistant.tools.records import get_project
+
+    record = get_project(admin_ctx, "P-2025-002")
+    assert holder_said("东川理工那个正极材料项目谁负责？", record) == ["东川理工"]
+    assert holder_said("这个正极材料项目谁负责？", record) == []  # neither the university nor the school is named

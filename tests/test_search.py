@@ -138,3 +138,13 @@ def test_bm25_within_a_users_visibility_equals_bm25_over_those_chunks_alone(tmp_
     with pytest.raises(IndexDamagedError) as damaged:
         LexicalIndex.load(tmp_path / "bm25")
     assert "counts.npz" in str(damaged.value)
+
+
+def test_an_english_question_names_a_part_as_the_chinese_text_numbers_it(shipped_settings):
+    """"Part 7 of GB/T 39551" is 第7部分 in the corpus; "Annex A" is 附录A."""
+    from assistant.index.lexical import expand_english
+
+    glossary = shipped_settings.glossary_path
+    assert "第7部分" in expand_english("What does Part 7 of GB/T 39551 cover?", glossary)
+    assert "附录A" in expand_english("What is in Annex A?", glossary)
+    assert "第7部分" not in expand_english("What do the seven parts cover?", glossary)

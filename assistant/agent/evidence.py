@@ -37,7 +37,7 @@ _QUESTION_WORDS = frozenset(
     "please tell me about".split()
 )
 
-_QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否")
+_QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否|哪所")
 # Interrogative and demonstrative forms ("哪天", "哪份", "几块", "多长", "这个", "由谁来") ask or point;
 # they never name what a question is about.
 _QUESTION_FORMS = re.compile(r"^(?:[哪几][\u4e00-\u9fff]{1,2}|啥[\u4e00-\u9fff]{0,2}|多[长久少大远][\u4e00-\u9fff]?|[这那此该][个份项些种次位]|由?谁来?)$")
@@ -76,6 +76,8 @@ def _within(token: str, text: str) -> bool:
     """``token`` occurs in ``text``; a number only as a whole number (the 1 of "1月" is not in "12月")."""
     if token.isdigit():
         return re.search(rf"(?<!\d){token}(?!\d)", text) is not None
+    if len(token) == 1 and _CJK.match(token):
+        return False
     return token in text
 
 
@@ -384,8 +386,25 @@ def _token_set(text: str, user_dict) -> frozenset[str]:
 
 
 def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
-    """From the BM25 postings of the index's current generation (cheap: no cache, never stale)."""
+    """From the BM25 postings of the index's current generation (cheap: no cache, never stale).
+
+    A single Chinese character is found inside words ("定" in 确定, 规定), so it is counted the way
+    it is matched: the chunks whose text holds it, not those where it stands as a word of its own.
+    """
+    if len(token) == 1 and _CJK.match(token):
+        return _character_frequency(index, index.generation, token, groups)
     return index.document_frequency(token, None if groups is None else list(groups))
+
+
+@lru_cache(maxsize=4096)
+def _character_frequency(index: KnowledgeIndex, generation: int, character: str, groups: tuple | None) -> int:
+    """Visible chunks whose text holds ``character`` (per index generation)."""
+    return sum(1 for text in _chunk_texts(index, generation, groups) if character in text)
+
+
+@lru_cache(maxsize=16)
+def _chunk_texts(index: KnowledgeIndex, generation: int, groups: tuple | None) -> tuple[str, ...]:
+    return tuple(hit.text for hit in index.find(None, groups=None if groups is None else list(groups)))
 
 
 def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
@@ -396,7 +415,7 @@ def _visible_total(index: KnowledgeIndex, groups: tuple | None) -> int:
 @lru_cache(maxsize=64)
 def _visible_texts(index: KnowledgeIndex, generation: int, groups: tuple | None) -> str:
     """All chunk text the asker may see in one generation, in one string (for near forms)."""
-    return "\n".join(hit.text for hit in index.find(None, groups=None if groups is None else list(groups)))
+    return "\n".join(_chunk_texts(index, generation, groups))
 
 
 @lru_cache(maxsize=4096)
@@ -462,6 +481,20 @@ def heading_before(text: str, unit: str) -> str:
     position = text.find(unit)
     lines = text[: max(position, 0)].splitlines()
     return next((line.strip() for line in reversed(lines) if HEADING.match(line)), "")
+
+
+def table_header(text: str, row: str) -> str:
+    """The header row of the table a row sits in ("| 科目 | 金额（万元） |": the unit of its figures), "" if none."""
+    position = text.find(row)
+    if position < 0 or not row.startswith("|"):
+        return ""
+    above = text[:position].splitlines()
+    block = []
+    for line in reversed(above):
+        if not line.strip().startswith("|"):
+            break
+        block.append(line.strip())
+    return block[-1] if block else ""
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, sentence_similarities
-from assistant.agent.route import split_questions
+from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, sentence_similarities, table_header
+from assistant.agent.route import holder_said, split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
 from assistant.tools.drafting import Draft
@@ -34,17 +34,20 @@ _SELF_REFERENCE = re.compile(r"本(?:标准|指南|文件|规范|部分|条例|�
 # An enumerated item continuing the sentence before it ("……补充两部分内容。一是……。二是……。")
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]是|其[一二三四五六七八九十]|第[一二三四五六七八九十]+[，、,步]|首先|其次|再次|[（(][1-9一二三四五六七八九][）)]|[1-9][.、．])")
 
+# The words a question opens with to point at a project ("我们课题组那个正极材料项目")
+_POINTER = re.compile(r"^[^，,。？?]{0,12}?(?:那个|这个|那一?项|这一?项)[^，,。？?的]{0,12}项目")
+
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     # who: a person or an organisation ("谁起草的": the drafting units; "谁负责": the project lead)
     (re.compile(r"谁|哪位|人有哪些|\bwho\b", re.I), re.compile(rf"{_ORGANISATION}|[\u4e00-\u9fff]{{2,3}}、[\u4e00-\u9fff]{{2,3}}等|笔人|负责人"), 0.4),
     # which body: an organisation, never a person's role ("哪所学校做的", "在哪个组织立的")
     # ("哪些单位适用" asks for kinds of unit, not for a body's name)
-    (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?|departments?)\b", re.I), re.compile(_ORGANISATION), 0.4),
+    (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会|标委会|委员会|技术委员会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?|departments?)\b", re.I), re.compile(_ORGANISATION), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|哪一?天|几月|几号|哪个月|日期|(?<![长久])时间|\bwhen\b|\bwhat date\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)|(?:GB/T|GB/Z|GB|T/[A-Z]+)\s*[\d.]+\s*[-－—]\s*(?:19|20)\d{2}"), 0.4),  # a date, or one relative to an event
     # which standard(s): one named by its number ("参照哪个标准", "which reference standard"), not a
     # criterion ("按什么标准判断")
-    (re.compile(r"(?:哪些|哪几[项个部]?|哪一?[项个部])(?:现行|相关|现有|已有)?(?:国家|行业|团体|参考|推荐性)?(?:标准|国标|行标|团标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
+    (re.compile(r"(?:哪些|哪几[项个部份]?|哪[一两二三四五六七八九十]?[项个部份])(?:现行|相关|现有|已有)?(?:国家|行业|团体|参考|推荐性)?(?:标准|国标|行标|团标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
     # an official document's number ("〔2024〕10号")
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
     # a document's title or name ("中文名称叫什么", "the Chinese title of"): a title in 《》
@@ -72,6 +75,19 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
 _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
     (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much money\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
      re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
+    # a fee, a subsidy or a budget asked as an amount ("官费要交多少", "收了多少许可费")
+    (re.compile(r"(?:费|费用|补贴|奖励|资助|奖金|经费|预算)[^，,。？?]{0,6}多少|多少[^，,。？?]{0,3}(?:费|费用|补贴|奖励|资助|奖金|经费)|\bhow much\b.{0,40}\b(?:fees?|subsid(?:y|ies)|grants?|royalt(?:y|ies)|budget)\b|\b(?:fees?|royalt(?:y|ies))\b.{0,30}\bhow much\b", re.I),
+     re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
+    # a rate or share ("许可费率一般定多少", "what royalty rate"): a percentage
+    (re.compile(r"费率|(?:比例|比率|占比)[^，,。？?]{0,4}(?:多少|几)|百分之几|\b(?:royalty )?rate\b|\bpercentage\b", re.I),
+     re.compile(r"\d\s*(?:\.\d+)?\s*[%％]|百分之|[一二三四五六七八九十\d]+\s*成|\bper ?cent\b", re.I)),
+    # a span of time ("多少天内备案", "审查周期要多久", "how long is the term"): a number of time units,
+    # a date, or how often ("每季度")
+    (re.compile(r"多久|多长时间|多少(?:个)?(?:天|日|工作日|周|星期|个月|年|小时)|几(?:个)?(?:天|工作日|周|星期|个月|年|小时)(?![级])|\bhow long\b|\bhow many (?:days|weeks|months|years)\b", re.I),
+     re.compile(rf"{_NUMBER}\s*(?:个)?(?:天|日|工作日|周|星期|月|年|小时)|季度|每[天日周月年]|半年|年度|月度|\b\d+\s*(?:days?|weeks?|months?|years?)\b", re.I)),
+    # a website or platform ("在哪个平台上公开", "网址是什么")
+    (re.compile(r"(?:哪个|哪一?家|什么)(?:网站|平台|网|系统)|网址|\bwebsite\b|\bplatform\b|\burl\b", re.I),
+     re.compile(r"https?://|www\.|\.(?:cn|com|org|gov)\b|网站|平台|信息系统", re.I)),
     (re.compile(r"几点|\bwhat time\b", re.I), re.compile(r"\d{1,2}\s*[:：]\s*\d{2}|\d{1,2}\s*[点時时](?!\d)|[上下]午|\b[ap]\.?m\b", re.I)),
     (re.compile(r"几楼|几层|哪层|\bwhich floor\b", re.I), re.compile(r"\d+\s*[楼层]|\bfloor\b", re.I)),
     (re.compile(r"电话|手机号|联系方式|\bphone\b", re.I), re.compile(r"\d{3,4}-?\d{7,8}|1\d{10}")),
@@ -210,7 +226,9 @@ class Composer:
             overlap = self.scorer.coverage(tokens, f"{hit.standard} {itself} {hit.clause_title} {heading} {sentence}")
             own = self.scorer.coverage(tokens, text)
             # the more named answers a sentence gives (organisations, people, list items), the better
-            shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(sentence))))
+            # a table row's figures have their unit in the table's header ("金额（万元）")
+            typed = f"{table_header(hit.text, sentence)} {sentence}" if sentence.startswith("|") else sentence
+            shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(typed))))
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, tokens)
             score = (
@@ -246,7 +264,7 @@ class Composer:
             if not any(self._same_fact(sentence, s, tokens) for _, s in picked):
                 picked.append((hit, sentence))
         required = _required(self.question)
-        if any(not any(states.search(f"{hit.clause_title} {sentence}") for hit, sentence in picked) for states in required):
+        if any(not any(states.search(f"{hit.clause_title} {table_header(hit.text, sentence)} {sentence}") for hit, sentence in picked) for states in required):
             return []
         return _with_enumerated(picked)
 
@@ -272,7 +290,11 @@ class Composer:
         # the words that name the project ("5G基站智能节能…") identify it; the rest say what is asked;
         # so does a person the project is known by ("陈立航负责的那个项目")
         known_by = [p for p in (record.owner, *(m.name for m in record.team)) if len(p) >= 2 and re.search(rf"{re.escape(p)}[^，,。？?]{{0,6}}的(?:那个|这个)?项目", self.question)]
-        asked = [t for t in asked if t not in record.name and not any(t in p for p in known_by)] or asked
+        known_by += holder_said(self.question, record)  # "华岳通信那个基站节能项目"
+        # "我们课题组那个正极材料项目，…": the phrase pointing at the project says nothing of what is asked
+        pointer = _POINTER.search(self.question)
+        rest = self.question[pointer.end():] if pointer else self.question
+        asked = [t for t in asked if t not in record.name and not any(t in p for p in known_by) and (not pointer or t in rest)] or asked
         if not self.zh and all(t in record.name for t in asked):
             asked = []  # only the words naming the project have a Chinese form ("Who leads the … project?")
         # an English question asking for a kind of answer (who, when…) in words the record does not use:

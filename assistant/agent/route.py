@@ -17,6 +17,7 @@ from assistant.agent.evidence import content_tokens
 from assistant.index import KnowledgeIndex
 from assistant.index.lexical import expand_english
 from assistant.tools.context import ToolContext
+from assistant.tools.records import ProjectRecord
 from assistant.tools.drafting import DEFAULT_KIND
 from assistant.tools.workflow import Workflow
 
@@ -304,6 +305,8 @@ def _asks_about_stage(text: str, stage: str) -> bool:
 
 
 _SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
+# "那个正极材料项目", "这个液冷项目": a demonstrative points at one project the asker has in mind
+_POINTS_AT_PROJECT = re.compile(r"(?:那个|这个|那一?项|这一?项)[^，,。？?的]{2,12}项目")
 _MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
 # the same for the corpus words an English question's words stand for: fewer, as each passed the
 # glossary or stood out among the vocabulary's word vectors (chosen on the dev split)
@@ -327,6 +330,8 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
     said = _in_corpus_words(question, ctx) if english else question
     asked = set(content_tokens(said, user_dict))
     least = _MIN_ENGLISH_NAME_CHARACTERS if english else _MIN_NAME_CHARACTERS
+    if _POINTS_AT_PROJECT.search(question):  # "那个正极材料项目": one own word of a name is enough
+        least = 2
     # an English question's glossary terms count whole too: "immersion cooling" is 浸没式液冷, which
     # only one record's name holds, though its parts 浸没 and 液冷 are short or shared
     phrases = {p for p in said.split() if english and len(p) >= least and p not in public}
@@ -338,13 +343,30 @@ def project_named(question: str, ctx: ToolContext) -> str | None:
             if len(w) >= 2 and w not in others and w not in public
             and not any(part != w and len(part) >= 2 and part in w and part in public for part in asked)  # "专利培育"
         ]
-        name = next(r.name for r in visible if r.id == pid)
-        whole = [p for p in phrases if p in name and not any(p in r.name for r in visible if r.id != pid)]
+        record = next(r for r in visible if r.id == pid)
+        # "东川理工的正极材料项目": the organisation or department it belongs to names it too
+        own += [
+            span for span in holder_said(question, record)
+            if span.lower() not in public and not any(span in f"{r.organization} {r.department}" for r in visible if r.id != pid)
+        ]
+        whole = [p for p in phrases if p in record.name and not any(p in r.name for r in visible if r.id != pid)]
         if len(set("".join(own))) >= least or whole:
             found.append(pid)
     if not found:  # "陈立航负责的那个项目": the one project whose owner or team member the question names
         found = [r.id for r in visible if any(len(p) >= 2 and p in question for p in (r.owner, *(m.name for m in r.team)))]
     return found[0] if len(found) == 1 else None
+
+
+def holder_said(question: str, record: ProjectRecord) -> list[str]:
+    """The leading parts of the record's organisation and department a question names them by
+    ("东川理工" for 东川理工大学, "华岳通信" for 华岳通信技术股份有限公司), two characters at least;
+    words of the project's own name do not count twice (the 材料 of 材料科学与工程学院 in "正极材料项目")."""
+    spans = []
+    for holder in (record.organization, record.department):
+        span = next((holder[:n] for n in range(len(holder), 1, -1) if holder[:n] in question), "")
+        if span and span not in record.name:
+            spans.append(span)
+    return spans
 
 
 def _in_corpus_words(question: str, ctx: ToolContext) -> str:

@@ -89,7 +89,13 @@ def expand_english(query: str, glossary: Path) -> str:
     if not re.search(r"[A-Za-z]{3}", query):
         return query
     additions = [chinese for pattern, chinese in _glossary(str(glossary)) if pattern.search(query)]
+    additions += [_DIVISIONS[kind.lower()].format(number) for kind, number in _DIVISION.findall(query)]
     return " ".join([query, *additions])
+
+
+# "Part 7", "Chapter 3", "Annex A": a document's divisions as Chinese text numbers them
+_DIVISION = re.compile(r"\b(part|chapter|article|clause|section|annex|appendix)\s+(\d+(?:\.\d+)*|[A-Z])\b", re.IGNORECASE)
+_DIVISIONS = {"part": "第{}部分", "chapter": "第{}章", "article": "第{}条", "clause": "{}", "section": "{}", "annex": "附录{}", "appendix": "附录{}"}
 
 
 @dataclass(frozen=True)
