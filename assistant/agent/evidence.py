@@ -37,7 +37,7 @@ _QUESTION_WORDS = frozenset(
     "please tell me about".split()
 )
 
-_QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否|哪所")
+_QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否|哪所|哪一?[天年月]起?")
 # Interrogative and demonstrative forms ("哪天", "哪份", "几块", "多长", "这个", "由谁来") ask or point;
 # they never name what a question is about.
 _QUESTION_FORMS = re.compile(r"^(?:[哪几][\u4e00-\u9fff]{1,2}|啥[\u4e00-\u9fff]{0,2}|多[长久少大远][\u4e00-\u9fff]?|[这那此该][个份项些种次位]|由?谁来?)$")
@@ -67,6 +67,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "团标": ("团体标准",),
     "地标": ("地方标准",),
     "企标": ("企业标准",),
+    # the law's word for coming into force ("自…之日起施行") where a standard says 实施
+    "施行": ("实施", "生效"),
 }
 
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
@@ -174,11 +176,12 @@ class Scorer:
         return [t for t in query_tokens if self.df(t) > 0 or self.near_forms(t)]
 
     def stand_ins(self, token: str) -> tuple[str, ...]:
-        """The visible corpus's own words for a word it never uses: near forms, then words close in meaning."""
+        """The visible corpus's own words for a word it never uses: listed synonyms, near forms, then words close in meaning."""
         if self.df(token) > 0:
             return ()
+        listed = [word for word in SYNONYMS.get(token, ()) if self.df(word) > 0]  # "施行": 实施
         near = _near_words(self.index, self.index.generation, token, self._key)
-        return tuple(dict.fromkeys((*self.near_forms(token), *near)))
+        return tuple(dict.fromkeys((*listed, *self.near_forms(token), *near)))
 
     def near_forms(self, token: str) -> tuple[str, ...]:
         """Words of the visible corpus that differ from an unknown Chinese word in one character.
