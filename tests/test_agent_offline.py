@@ -756,3 +756,29 @@ def test_a_single_character_weighs_as_often_as_it_occurs_inside_words(shipped_in
     assert scorer.coverage(["定"], "需在2026年前确定目标国家") == 0.0
     assert scorer.coverage(["柜"], "| 规模部署500柜 | 2026-03-31 |") == 1.0
     assert scorer.idf("定") < scorer.idf("柜")
+
+
+def test_who_holds_a_role_is_answered_by_the_team_table(service, shipped_index):
+    """"专利布局与跟踪是谁负责" is answered by the team row naming that role (a row under a 姓名
+    header states a person), and 起草/布局 in a question about a role asks for no draft."""
+    answer = ask(service, "标识解析那个项目里专利布局和跟踪是谁负责？")
+    assert [c.name for c in answer.tool_calls] == ["get_project"]
+    assert "邓雨晴" in answer.answer
+    drafting = ask(service, "标识解析那个项目的标准起草是谁在做？")
+    assert [c.name for c in drafting.tool_calls] == ["get_project"]
+    assert_verbatim(answer, shipped_index)
+
+
+def test_a_standard_of_any_body_answers_which_standard(service):
+    """"参考了哪个ETSI标准" wants a standard's number, whoever issued it (ETSI ES 203 228, not a GB/T)."""
+    answer = ask(service, "P-2025-001 参考了哪个ETSI标准？")
+    assert "ETSI ES 203 228" in answer.answer
+
+
+@pytest.mark.slow
+def test_an_english_question_for_who_holds_a_role_gets_the_team_row(real_service, real_index):
+    """"who does the standard drafting" in English: the team row of that role, and no draft is made."""
+    answer = ask(real_service, "In the immersion cooling project, who does the standard drafting?")
+    assert [c.name for c in answer.tool_calls] == ["get_project"]
+    assert "汪雪莹" in answer.answer
+    assert_verbatim(answer, real_index)

@@ -148,3 +148,12 @@ def test_an_english_question_names_a_part_as_the_chinese_text_numbers_it(shipped
     assert "第7部分" in expand_english("What does Part 7 of GB/T 39551 cover?", glossary)
     assert "附录A" in expand_english("What is in Annex A?", glossary)
     assert "第7部分" not in expand_english("What do the seven parts cover?", glossary)
+
+
+def test_glossary_terms_match_their_inflected_forms(shipped_settings):
+    """"coordinated", "guides", "drafting" name the glossary's "coordinate", "guide", "draft" terms."""
+    from assistant.index.lexical import expand_english
+
+    expanded = expand_english("Which guides is it coordinated with?", shipped_settings.glossary_path)
+    assert "协调" in expanded and "指南" in expanded
+    assert "协调" not in expand_english("Who is the coordinator?", shipped_settings.glossary_path)  # another word

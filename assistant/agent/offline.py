@@ -40,14 +40,14 @@ _POINTER = re.compile(r"^[^，,。？?]{0,12}?(?:那个|这个|那一?项|这一
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     # who: a person or an organisation ("谁起草的": the drafting units; "谁负责": the project lead)
-    (re.compile(r"谁|哪位|人有哪些|\bwho\b", re.I), re.compile(rf"{_ORGANISATION}|[\u4e00-\u9fff]{{2,3}}、[\u4e00-\u9fff]{{2,3}}等|笔人|负责人"), 0.4),
+    (re.compile(r"谁|哪位|人有哪些|\bwho\b", re.I), re.compile(rf"{_ORGANISATION}|[\u4e00-\u9fff]{{2,3}}、[\u4e00-\u9fff]{{2,3}}等|笔人|负责人|\|\s*姓名\s*\|"), 0.4),  # a row of a table of names
     # which body: an organisation, never a person's role ("哪所学校做的", "在哪个组织立的")
     # ("哪些单位适用" asks for kinds of unit, not for a body's name)
     (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会|标委会|委员会|技术委员会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?|departments?)\b", re.I), re.compile(_ORGANISATION), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|哪一?天|几月|几号|哪个月|日期|(?<![长久])时间|\bwhen\b|\bwhat date\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)|(?:GB/T|GB/Z|GB|T/[A-Z]+)\s*[\d.]+\s*[-－—]\s*(?:19|20)\d{2}"), 0.4),  # a date, or one relative to an event
     # which standard(s): one named by its number ("参照哪个标准", "which reference standard"), not a
     # criterion ("按什么标准判断")
-    (re.compile(r"(?:哪些|哪几[项个部份]?|哪[一两二三四五六七八九十]?[项个部份])(?:现行|相关|现有|已有)?(?:国家|行业|团体|参考|推荐性)?(?:标准|国标|行标|团标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d"), 0.3),
+    (re.compile(r"(?:哪些|哪几[项个部份]?|哪[一两二三四五六七八九十]?[项个部份])(?:现行|相关|现有|已有)?(?:国家|行业|团体|参考|推荐性)?(?:标准|国标|行标|团标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|GB|[A-Z]{2}/T|T/[A-Z]+|ISO|IEC|ETSI\s+[A-Z]{2}|3GPP\s+T[SR]|RFC|IEEE)\s*\d|\|\s*标准号\s*\|"), 0.3),
     # an official document's number ("〔2024〕10号")
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
     # a document's title or name ("中文名称叫什么", "the Chinese title of"): a title in 《》

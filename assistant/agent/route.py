@@ -36,7 +36,7 @@ _READINESS = re.compile(
     re.IGNORECASE,
 )
 _DRAFT = re.compile(r"起草|草拟|拟写|撰写|写一份|写个|生成.{0,8}(?:建议书|报告|材料)|\bdraft\b|\bwrite\b", re.IGNORECASE)
-_ABOUT_DRAFTING = re.compile(r"谁.{0,4}起草|由谁|起草单位|起草人|哪些单位|哪家|起草了?(?:什么|哪些)|who drafted|drafted by", re.IGNORECASE)
+_ABOUT_DRAFTING = re.compile(r"谁.{0,4}起草|起草.{0,10}(?:谁|哪位)|由谁|起草单位|起草人|哪些单位|哪家|起草了?(?:什么|哪些)|who drafted|drafted by|who (?:is )?(?:in charge of|responsible for) drafting", re.IGNORECASE)
 _DRAFT_KIND = re.compile(r"建议书|申请书|立项材料|可行性(?:研究)?报告|提案|\bproposal\b|\bdraft\b", re.IGNORECASE)
 _REQUEST = re.compile(r"帮我|请|给我|替我|\bplease\b|\bdraft (?:a|an|the)\b", re.IGNORECASE)
 _LIST = re.compile(
@@ -305,8 +305,8 @@ def _asks_about_stage(text: str, stage: str) -> bool:
 
 
 _SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
-# "那个正极材料项目", "这个液冷项目": a demonstrative points at one project the asker has in mind
-_POINTS_AT_PROJECT = re.compile(r"(?:那个|这个|那一?项|这一?项)[^，,。？?的]{2,12}项目")
+# "那个正极材料项目", "浸没式液冷那个项目": a demonstrative points at one project the asker has in mind
+_POINTS_AT_PROJECT = re.compile(r"(?:那个|这个|那一?项|这一?项)[^，,。？?的]{2,12}项目|[^，,。？?的]{2,12}(?:那个|这个)项目")
 _MIN_NAME_CHARACTERS = 4  # characters of a project's own name words a question must use to name it
 # the same for the corpus words an English question's words stand for: fewer, as each passed the
 # glossary or stood out among the vocabulary's word vectors (chosen on the dev split)

@@ -78,10 +78,15 @@ def _glossary(path: str) -> list[tuple[re.Pattern, str]]:
         return []
     terms = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     # Longest phrases first, so "licensing declaration" wins over "declaration".
-    return [
-        (re.compile(rf"\b{re.escape(english)}s?\b", re.I), chinese)
-        for english, chinese in sorted(terms.items(), key=lambda kv: -len(kv[0]))
-    ]
+    return [(re.compile(rf"\b{_inflected(english)}\b", re.I), chinese) for english, chinese in sorted(terms.items(), key=lambda kv: -len(kv[0]))]
+
+
+def _inflected(english: str) -> str:
+    """A glossary key with the usual endings of its last word: "coordinate" also matches
+    "coordinated", "coordinates" and "coordinating"; "guide" matches "guides"."""
+    if english.endswith("e"):
+        return rf"{re.escape(english[:-1])}(?:e|es|ed|ing)"
+    return rf"{re.escape(english)}(?:s|es|ed|ing)?"
 
 
 def expand_english(query: str, glossary: Path) -> str:
