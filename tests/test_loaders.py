@@ -133,3 +133,14 @@ def test_malformed_files_raise_a_clear_error_naming_the_file(tmp_path, name, con
     message = str(excinfo.value)
     assert name in message and reason in message
     assert "\n" not in message
+
+
+def test_a_summary_s_notice_is_indexed_as_what_the_document_is(tmp_path):
+    """The front matter's notice (a summary in our own words; what 〔可能〕 marks) is text a user may ask about."""
+    from assistant.ingest.loaders import load_markdown
+
+    path = tmp_path / "summary.md"
+    path.write_text('---\ndoc_id: s\ntitle: 某标准\nnotice: "本文是摘要。句末标〔可能〕的内容尚未核实。"\n---\n\n## 概况\n\n正文。\n', encoding="utf-8")
+    lines = load_markdown(path, "s").lines
+    assert [(line.text, line.heading_level) for line in lines[:2]] == [("关于本文", 2), ("本文是摘要。句末标〔可能〕的内容尚未核实。", None)]
+    assert lines[2].text == "概况"

@@ -71,6 +71,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "施行": ("实施", "生效"),
 }
 
+# Words for a kind of thing the text states by its form, not by the word: "中知研发〔2024〕10号" is a 文号
+_DOCUMENT_NUMBER = re.compile(r"[〔\[［]\s*(?:19|20)\d{2}\s*[〕\]］]\s*\d+\s*号")
+_SHAPED_WORDS: dict[str, re.Pattern] = {"文号": _DOCUMENT_NUMBER, "批号": _DOCUMENT_NUMBER, "发文字号": _DOCUMENT_NUMBER}
+
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 
 
@@ -100,6 +104,15 @@ def _content_tokens(text: str, user_dict) -> tuple[str, ...]:
     tokens = [t for t in dict.fromkeys(tokenize(text, user_dict)) if t not in _QUESTION_WORDS and not _QUESTION_FORMS.match(t)]
     # jieba's search mode also yields words straddling two others ("动工" in "联动工作"): noise.
     return tuple(t for t in tokens if not any(t in w and not (w.startswith(t) or w.endswith(t)) for w in tokens if w != t))
+
+
+@lru_cache(maxsize=4096)
+def lone_function_character(token: str, user_dict: str) -> bool:
+    """A lone character that is no noun ("又", "该", the 定 of "定在哪天"): it says how, not what, is asked."""
+    if len(token) != 1 or not _CJK.match(token):
+        return False
+    words = list(pos_tagger(user_dict).cut(token))
+    return bool(words) and all(w.flag in _FUNCTION_FLAGS or w.flag.startswith("v") and w.flag != "vn" for w in words)
 
 
 # Parts of speech that say how a question is asked rather than what about: verbs, adverbs,
@@ -212,6 +225,7 @@ class Scorer:
             return (
                 token in present
                 or _within(token, lowered)
+                or (token in _SHAPED_WORDS and _SHAPED_WORDS[token].search(text) is not None)
                 or any(s in lowered for s in SYNONYMS.get(token, ()))
                 or any(word in lowered for word in self.stand_ins(token))
             )

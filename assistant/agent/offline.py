@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, sentence_similarities, table_header
+from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, lone_function_character, sentence_similarities, table_header
 from assistant.agent.route import holder_said, split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
@@ -201,6 +201,8 @@ class Composer:
         sentence itself is in meaning to the question (dense, cached sentence vectors), how much
         of the question's information it holds (near forms included; its clause's standard and
         title count as context), how close its clause is, the kind of answer asked for, novelty."""
+        # "又冒出来", "该怎么办": a lone character that is no noun tells no sentence from another
+        tokens = [t for t in tokens if not lone_function_character(t, str(self.scorer.user_dict))] or tokens
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
         wanted += [(states, 0.4) for states in _required(self.question)]
         # Clauses are ranked by statistics of what the asker may see (coverage with visible document

@@ -195,6 +195,8 @@ def load_markdown(path: Path, doc_id: str) -> LoadedDocument:
         meta.year = find_standard(meta.standard)[1]
     lines: list[Line] = []
     paragraph: list[str] = []
+    if front.get("notice"):  # what the document is ("a summary in our own words…", what 〔可能〕 marks): askable too
+        lines += [Line(text="关于本文", heading_level=2), Line(text=str(front["notice"]).strip())]
 
     def flush() -> None:
         if paragraph:
