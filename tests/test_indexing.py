@@ -151,3 +151,19 @@ def test_reopened_in_a_new_process_without_network(tiny):
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout.strip().splitlines()[-1])
     assert hits[0]["doc_id"] == "doc-a" and hits[0]["clause_title"] == "专利跟踪"
+
+
+def test_new_chunking_code_chunks_unchanged_files_again_and_keeps_their_vectors(tiny, embedder, monkeypatch):
+    """After an upgrade whose loaders chunk differently, `linkage index` re-chunks every file, not
+    only the changed ones (a summary's notice became a clause in session 8); chunks that came out
+    the same keep their stored vectors."""
+    from assistant.index import indexer
+
+    settings, corpus, index = tiny
+    index.sync()
+    embedder.embedded.clear()
+    monkeypatch.setattr(indexer, "chunking_recipe", lambda: "another release")
+    report = index.sync()
+    assert (report.unchanged, len(report.updated), report.chunks_embedded, report.chunks_reused) == (0, 2, 0, 3)
+    assert embedder.embedded == []
+    assert index.sync().unchanged == 2

@@ -37,7 +37,7 @@ _QUESTION_WORDS = frozenset(
     "please tell me about".split()
 )
 
-_QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否|哪所|哪一?[天年月]起?")
+_QUESTION_PHRASES = re.compile(r"有没有|是不是|能不能|可不可以|是否|哪所|哪一?[天年月]起?|哪[两二三四五六七八九十几]+[个项种类样份块件步部点条]?")
 # Interrogative and demonstrative forms ("哪天", "哪份", "几块", "多长", "这个", "由谁来") ask or point;
 # they never name what a question is about.
 _QUESTION_FORMS = re.compile(r"^(?:[哪几][\u4e00-\u9fff]{1,2}|啥[\u4e00-\u9fff]{0,2}|多[长久少大远][\u4e00-\u9fff]?|[这那此该][个份项些种次位]|由?谁来?)$")

@@ -1,6 +1,6 @@
 """Indexing: discover files, fingerprint, chunk, embed and store them — one writer at a time, crash-safe.
 
-Indexing is incremental. A file whose bytes (and chunking settings) are unchanged is skipped; a
+Indexing is incremental. A file whose bytes (and chunking settings and code) are unchanged is skipped; a
 changed file keeps the chunks whose content id is unchanged, with their stored embeddings, and
 only new chunks are embedded; files that disappeared lose their chunks.
 
@@ -36,7 +36,7 @@ from assistant.index.embeddings import Embedder
 from assistant.index.lexical import LexicalIndex, tokenize
 from assistant.index.store import ChunkStore, Head, StoreUnavailable, chunk_metadata, is_member
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
-from assistant.ingest.pipeline import chunk_file
+from assistant.ingest.pipeline import chunk_file, chunking_recipe
 from assistant.ingest.models import EMBEDDING_RECIPE, Chunk
 from assistant.settings import Settings
 
@@ -185,7 +185,7 @@ class Indexer:
 
     def _fingerprint(self, path: Path, plan: dict) -> str:
         digest = hashlib.sha256(path.read_bytes())
-        knobs = (EMBEDDING_RECIPE, self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars, plan)
+        knobs = (EMBEDDING_RECIPE, chunking_recipe(), self.settings.chunk_max_chars, self.settings.chunk_overlap_chars, self.settings.chunk_min_chars, plan)
         digest.update(json.dumps(knobs, ensure_ascii=False, sort_keys=True, default=str).encode())
         return digest.hexdigest()
 

@@ -7,7 +7,9 @@ a file that splits into more chunks than allowed is refused whole, in one line n
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import DocumentLoadError
@@ -33,6 +35,16 @@ def check_size(path: Path, limit: int) -> None:
         what = "解压后"
     if size > limit:
         raise DocumentLoadError(path, f"{what}大小 {_megabytes(size)}，超过每个文件 {_megabytes(limit)} 的上限（LINKAGE_MAX_FILE_BYTES），未索引")
+
+
+@lru_cache(maxsize=1)
+def chunking_recipe() -> str:
+    """A digest of the code that turns files into chunks (this package): after an upgrade that
+    chunks differently, an unchanged file is chunked again (its unchanged chunks keep their vectors)."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def chunk_file(path: Path, doc_id: str, overrides: dict, settings: Settings) -> tuple[list[Chunk], list[str]]:
