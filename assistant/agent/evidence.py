@@ -79,7 +79,8 @@ _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 
 
 def _within(token: str, text: str) -> bool:
-    """``token`` occurs in ``text``; a number only as a whole number (the 1 of "1月" is not in "12月")."""
+    """``token`` occurs in ``text``; a number only as a whole number (the 1 of "1月" is not in "12月");
+    a single Chinese character only as a word of its own (the 定 of "定在哪天" is not in "确定")."""
     if token.isdigit():
         return re.search(rf"(?<!\d){token}(?!\d)", text) is not None
     if len(token) == 1 and _CJK.match(token):
@@ -405,8 +406,8 @@ def _token_set(text: str, user_dict) -> frozenset[str]:
 def _document_frequency(index: KnowledgeIndex, token: str, groups: tuple | None) -> int:
     """From the BM25 postings of the index's current generation (cheap: no cache, never stale).
 
-    A single Chinese character is found inside words ("定" in 确定, 规定), so it is counted the way
-    it is matched: the chunks whose text holds it, not those where it stands as a word of its own.
+    A single Chinese character weighs by the chunks whose text holds it at all ("定" is in 确定,
+    规定…: it weighs little), though it matches only where it stands as a word of its own.
     """
     if len(token) == 1 and _CJK.match(token):
         return _character_frequency(index, index.generation, token, groups)
