@@ -189,3 +189,14 @@ def test_record_overview_labels_the_parts_of_its_target_standard(admin_ctx):
     target = next(line.text for line in lines if line.text.startswith("目标标准："))
     assert "标准化组织：工业互联网产业联盟" in target and "标准化路线：团体标准→行业标准" in target
     assert "《工业互联网标识解析 二级节点轻量化解析协议技术要求》" in target
+
+
+def test_a_record_table_writes_yes_no_fields_as_a_chinese_reader_does(admin_ctx):
+    """The patents table's 涉及目标标准 column says 是/否, never Python's True/False."""
+    from assistant.ingest.records import record_document
+
+    _, lines = record_document(admin_ctx.records.get("P-2025-001", None))
+    rows = [line.text for line in lines if line.table and "CN202211402637.5" in line.text or "CN202410215873.6" in line.text]
+    assert rows == ["| CN202211402637.5 | 基于业务负载预测的基站载波智能关断方法及装置 | 已授权 | 本公司 | 是 |",
+                    "| CN202410215873.6 | 基站节能策略效果的离线评估方法 | 已受理 | 本公司 | 否 |"]
+    assert not any("True" in line.text or "False" in line.text for line in lines)

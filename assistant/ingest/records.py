@@ -217,12 +217,15 @@ def ledger_record(fields: list[str | None], row: list[Any]) -> ProjectRecord:
 
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> list[Line]:
     header = "| " + " | ".join(label for _, label in columns) + " |"
-    body = [
-        "| " + " | ".join(str(row.get(key, "") if row.get(key) is not None else "") for key, _ in columns) + " |"
-        for row in rows
-        if isinstance(row, dict)
-    ]
+    body = ["| " + " | ".join(_cell(row.get(key)) for key, _ in columns) + " |" for row in rows if isinstance(row, dict)]
     return [Line(text=t, table=True) for t in [header, *body]]
+
+
+def _cell(value) -> str:
+    """A table cell as a Chinese reader writes it: 是/否 for a yes/no field, nothing for a missing one."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return "" if value is None else str(value)
 
 
 def _section(title: str, lines: list[Line]) -> list[Line]:
