@@ -28,6 +28,7 @@ _MAX_RECORD_LINES = 6  # record lines are short (a table row, a field): a projec
 SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
 
 _NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
+_AMOUNT = re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)  # a sum of money
 _ORGANISATION = r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟|部门)"
 # A document speaking of itself ("本标准由…归口", "本条例所称…")
 _SELF_REFERENCE = re.compile(r"本(?:标准|指南|文件|规范|部分|条例|办法|规定|细则|法)")
@@ -74,10 +75,10 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
 # names the question shares with it ("某研究院的食堂几点开饭" quotes the institute, never a time).
 _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
     (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much money\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
-     re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
+     _AMOUNT),
     # a fee, a subsidy or a budget asked as an amount ("官费要交多少", "收了多少许可费")
     (re.compile(r"(?:费|费用|补贴|奖励|资助|奖金|经费|预算)[^，,。？?]{0,6}多少|多少[^，,。？?]{0,3}(?:费|费用|补贴|奖励|资助|奖金|经费)|\bhow much\b.{0,40}\b(?:fees?|subsid(?:y|ies)|grants?|royalt(?:y|ies)|budget)\b|\b(?:fees?|royalt(?:y|ies))\b.{0,30}\bhow much\b", re.I),
-     re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)),
+     _AMOUNT),
     # a rate or share ("许可费率一般定多少", "what royalty rate"): a percentage
     (re.compile(r"费率|(?:比例|比率|占比)[^，,。？?]{0,4}(?:多少|几)|百分之几|\b(?:royalty )?rate\b|\bpercentage\b", re.I),
      re.compile(r"\d\s*(?:\.\d+)?\s*[%％]|百分之|[一二三四五六七八九十\d]+\s*成|\bper ?cent\b", re.I)),
