@@ -67,6 +67,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "团标": ("团体标准",),
     "地标": ("地方标准",),
     "企标": ("企业标准",),
+    # and of the feasibility study ("可研报告")
+    "可研": ("可行性研究", "可行性"),
     # the law's word for coming into force ("自…之日起施行") where a standard says 实施
     "施行": ("实施", "生效"),
 }
