@@ -59,6 +59,8 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     # what to do: a sentence that says to act, and when ("应及时补充披露"), over ones that only name the case
     (re.compile(r"怎么办|怎么处理|如何处理|怎样处理|该怎么|应(?:当|该)?(?:如何|怎么|怎样)|\bwhat (?:should|to do)\b|\bhow should\b", re.I), re.compile(r"(?:应|应当|应该|须|需)(?:及时|尽快|尽早|立即|马上)"), 0.3),
+    # how to do it: a sentence that gives the method or its steps ("具体怎么操作", "有没有个套路")
+    (re.compile(r"怎么(?:操作|做|开展|进行|弄|搞|落实)|如何(?:操作|做|开展|进行|落实)|具体做法|套路|\bhow (?:do|does|to|can|should)\b", re.I), re.compile(r"做法|方法|步骤|流程|程序|首先|第一步|一是"), 0.3),
     # why: a sentence that gives a reason or a purpose ("由于……", "……，因此……", "以便……")
     (re.compile(r"为什么|为啥|为何|原因|理由|\bwhy\b", re.I), re.compile(r"因为|由于|因此|所以|原因|在于|优势|好处|以便|便于|为了|目的是|有利于"), 0.3),
     # what follows if: a sentence that states a consequence (liability, a prohibition, invalidity)
@@ -204,6 +206,10 @@ class Composer:
         title count as context), how close its clause is, the kind of answer asked for, novelty."""
         # "又冒出来", "该怎么办": a lone character that is no noun tells no sentence from another
         tokens = [t for t in tokens if not lone_function_character(t, str(self.scorer.user_dict))] or tokens
+        # "除了前言、引言，还有哪些要素": what the asker already knows counts as an echo, not as a match
+        known = _set_aside(self.question, self.scorer.user_dict)
+        echoed, tokens = tokens, [t for t in tokens if t not in known] or tokens
+        dates = {re.sub(r"\s+", "", m.group(0)) for m in _DATE.finditer(self.question)}
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
         wanted += [(states, 0.4) for states in _required(self.question)]
         # Clauses are ranked by statistics of what the asker may see (coverage with visible document
@@ -232,10 +238,12 @@ class Composer:
             # a table row's figures have their unit in the table's header ("金额（万元）")
             typed = f"{table_header(hit.text, sentence)} {sentence}" if sentence.startswith("|") else sentence
             shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(typed))))
+            # "2024年2月都发生了哪些事": a month or year the question names is what it asks about
+            dated = 0.3 if dates and any(d in re.sub(r"\s+", "", sentence) for d in dates) else 0.0
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
-            novelty = self._novelty(sentence, tokens)
+            novelty = self._novelty(sentence, echoed)
             score = (
-                overlap + 0.5 * own + SENTENCE_WEIGHT * self._closeness(close) + 0.6 * closeness + named + shape + stated
+                overlap + 0.5 * own + SENTENCE_WEIGHT * self._closeness(close) + 0.6 * closeness + named + shape + stated + dated
                 + 0.6 * novelty - 0.03 * rank - 0.01 * position
             )
             scored.append((score, len(scored), hit, sentence))
@@ -461,6 +469,18 @@ class Composer:
         if isinstance(result, ProjectRecord):
             return self.project(result, hits, asked)
         return self.projects(result or [], hits, run.args.get("stage"))
+
+
+_DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?")
+# "除了A、B（以外/之外），还…": the things a question sets aside as known
+_SET_ASIDE = re.compile(r"除了?([^，,。？?；;]{1,30}?)(?:以外|之外|外)?(?:[，,]|还|也|另外)")
+
+
+def _set_aside(question: str, user_dict) -> set[str]:
+    """Content words of what a question sets aside ("除了前言、引言…"), unless it also asks about them elsewhere."""
+    aside = {t for m in _SET_ASIDE.finditer(question) for t in content_tokens(m.group(1), user_dict)}
+    rest = _SET_ASIDE.sub(" ", question)
+    return {t for t in aside if t not in content_tokens(rest, user_dict)}
 
 
 def _with_enumerated(picked: list[tuple[Hit, str]], most: int = 6) -> list[tuple[Hit, str]]:
