@@ -157,3 +157,27 @@ def test_glossary_terms_match_their_inflected_forms(shipped_settings):
     expanded = expand_english("Which guides is it coordinated with?", shipped_settings.glossary_path)
     assert "协调" in expanded and "指南" in expanded
     assert "协调" not in expand_english("Who is the coordinator?", shipped_settings.glossary_path)  # another word
+
+
+def test_english_words_beyond_the_glossary_are_read_in_a_chinese_dictionary():
+    """CC-CEDICT read backwards: everyday English words get the Chinese words the corpus uses, in
+    their plural or British forms too; nothing the corpus does not use is added."""
+    from assistant.index.dictionary import chinese_words
+
+    used = {"感知", "融合", "算法", "程序", "中心"}.__contains__
+    assert chinese_words("Who works on the perception fusion algorithm?", used) == ["感知", "融合", "算法"]
+    assert "程序" in chinese_words("Which procedures apply?", used)
+    assert "中心" in chinese_words("the data centre", used)
+    assert chinese_words("Who works on it?", used) == []
+
+
+def test_dictionary_words_find_chinese_text_only_within_what_the_asker_may_see(shipped_index):
+    """The dictionary's words for an English question are kept when a chunk the asker may see uses
+    them (the glossary's terms aside): P-2025-005's 融合/算法 for the administrator, not for a user
+    who sees no record."""
+    question = "Who works on the fusion algorithm of the roadside project?"
+    assert {"融合", "算法"} <= set(shipped_index.dictionary_words(question))
+    assert "算法" not in shipped_index.dictionary_words(question, groups=[])
+    assert shipped_index.dictionary_words("融合算法是谁负责？") == []  # a Chinese question needs none
+    hits = shipped_index.search(question, k=3, mode="bm25")
+    assert hits and hits[0].doc_id == "P-2025-005"

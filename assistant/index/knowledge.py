@@ -10,6 +10,7 @@ unreachable Chroma server becomes one clear error naming it, never a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -22,7 +23,8 @@ from assistant.errors import IndexDamagedError, IndexNotReadyError
 from assistant.index.embeddings import Embedder, TextVectors, embedder_id, make_embedder
 from assistant.index.fusion import reciprocal_rank_fusion
 from assistant.index.indexer import Indexer, IndexReport, Progress, store_error
-from assistant.index.lexical import LexicalIndex
+from assistant.index.dictionary import chinese_words
+from assistant.index.lexical import LexicalIndex, unglossed
 from assistant.index.rerankers import make_reranker, reranking
 from assistant.index.retrievers import ChunkCache, DenseRetriever, LexicalRetriever, Query, VectorCache
 from assistant.index.store import ChunkStore, Head, Hit, access_filter, is_member, to_hit, visible
@@ -32,6 +34,7 @@ from assistant.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger("assistant.index")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,14 @@ class KnowledgeIndex:
             return {}
         return vocabulary.near(self._words.get(unknown, self.embedder), self._visible_words(vocabulary, allowed, groups))
 
+    def dictionary_words(self, text: str, groups: list[str] | None = None) -> list[str]:
+        """Chinese words for an English question's words beyond the glossary (CC-CEDICT read backwards:
+        "perception fusion algorithm" → 感知, 融合, 算法), those that a chunk the asker may see uses."""
+        snapshot = self._current()
+        if snapshot.lexical is None or _CJK.search(text) or not re.search(r"[A-Za-z]{3}", text):
+            return []
+        return chinese_words(unglossed(text, self.settings.glossary_path), lambda word: snapshot.lexical.document_frequency(word, groups) > 0)
+
     def _visible_words(self, vocabulary: Vocabulary, allowed: np.ndarray | None, groups: list[str] | None) -> np.ndarray:
         key = (vocabulary.generation, None if groups is None else tuple(sorted(groups)))
         cached = self._visible_cache.get(key)
@@ -256,6 +267,7 @@ class KnowledgeIndex:
         """The query with the visible corpus's own words for the words it uses and the corpus does not."""
         near = self.near_words(query.tokens, groups)
         extra = [w for words in near.values() for w in words if w not in query.tokens]
+        extra += [w for w in self.dictionary_words(query.text, groups) if w not in query.tokens]
         return replace(query, tokens=[*query.tokens, *dict.fromkeys(extra)]) if extra else query
 
     def document_frequency(self, token: str, groups: list[str] | None = None) -> int:

@@ -98,6 +98,13 @@ def expand_english(query: str, glossary: Path) -> str:
     return " ".join([query, *additions])
 
 
+def unglossed(query: str, glossary: Path) -> str:
+    """The query without the English phrases the glossary translates (their words are taken care of)."""
+    for pattern, _ in _glossary(str(glossary)):
+        query = pattern.sub(" ", query)
+    return query
+
+
 # "Part 7", "Chapter 3", "Annex A": a document's divisions as Chinese text numbers them
 _DIVISION = re.compile(r"\b(part|chapter|article|clause|section|annex|appendix)\s+(\d+(?:\.\d+)*|[A-Z])\b", re.IGNORECASE)
 _DIVISIONS = {"part": "第{}部分", "chapter": "第{}章", "article": "第{}条", "clause": "{}", "section": "{}", "annex": "附录{}", "appendix": "附录{}"}
