@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -783,3 +784,35 @@ def test_an_english_question_for_who_holds_a_role_gets_the_team_row(real_service
     assert [c.name for c in answer.tool_calls] == ["get_project"]
     assert "汪雪莹" in answer.answer
     assert_verbatim(answer, real_index)
+
+
+def test_a_question_about_a_documents_structure_gets_its_own_headings(service, shipped_index):
+    """"编制说明第二部分讲了哪些小节" is answered by the note's headings, each cited; a summary's headings
+    are ours, not the standard's, so "GB/T 1.1 有哪几章" is no outline."""
+    whole = ask(service, "编制说明分成哪几个部分？")
+    assert whole.grounded and "结构" in whole.answer
+    for heading in ("一、 工作简况", "3、 解决的主要问题", "四、 标准中涉及专利的情况", "十二、 其他应予说明的事项"):
+        assert heading in whole.answer, heading
+    assert_verbatim(whole, shipped_index)
+    part = ask(service, "编制说明第二部分除了编制原则，还讲了哪些小节？")
+    assert "标准主要内容的论据" in part.answer and "解决的主要问题" in part.answer
+    assert "任务来源" not in part.answer  # a heading of the first part
+    summary = ask(service, "GB/T 1.1 有哪几章？")
+    assert "结构（各条标题" not in summary.answer
+
+
+def test_a_long_law_is_outlined_by_its_chapters_and_a_chapter_by_its_articles(tmp_path):
+    """A real regulation (专利代理条例, 5 chapters, 32 articles): its chapters; a chapter named by
+    number, in Chinese or Arabic numerals: its articles with their opening words."""
+    settings = Settings(data_dir=tmp_path, embedding_backend="hashing", _env_file=None)
+    index = KnowledgeIndex(settings)
+    law = shutil.copy(Path(__file__).parent / "data" / "real-laws" / "专利代理条例-2018.md", tmp_path / "专利代理条例-2018.md")
+    assert not index.sync([Path(law)]).errors
+    service = AssistantService(settings, index=index)
+    chapters = ask(service, "专利代理条例有哪几章？")
+    assert all(f"第{n}章" in chapters.answer for n in "一二三四五") and "第七条" not in chapters.answer
+    for question in ("专利代理条例第二章有哪几条？", "专利代理条例第2章有哪几条？"):
+        articles = ask(service, question)
+        assert "第七条：专利代理机构的组织形式" in articles.answer and "第十二条" in articles.answer
+        assert "第十三条" not in articles.answer and "第一条" not in articles.answer
+        assert_verbatim(articles, index)

@@ -9,7 +9,7 @@ a model's reply cannot be verified.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
 from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, lone_function_character, sentence_similarities, table_header
@@ -188,6 +188,8 @@ class Composer:
         """The best sentences of the relevant clauses, quoted verbatim with their sources."""
         if not result.hits:
             return self.decline(out_of_scope=False)
+        if _OUTLINE.search(self.question) and (outline := self.outline(result.hits)):
+            return outline
         tokens = self.scorer.known(content_tokens(self.focus, self.scorer.user_dict)) or result.tokens
         picked = self._pick(result.hits, tokens)
         if not picked:
@@ -197,6 +199,46 @@ class Composer:
             heading = (heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]) if len(sentence) < 6 else ""
             shown = f"{heading.strip()}：{sentence}" if heading else _display(sentence)
             lines.append(f"{number}. {shown}{self.cite(hit, sentence)}")
+        return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
+
+    def outline(self, hits: list[Hit]) -> Composed | None:
+        """A document's own headings, for a question about its structure ("编制说明第二部分讲了哪些小节",
+        "最后一节的标题"): the document the question names among the relevant hits, a section of it when
+        the question names one. Summaries are left out: their headings are ours, not the document's."""
+        said = re.sub(r"\s+", "", self.focus).lower()
+        named = {
+            h.doc_id: h for h in hits
+            if h.kind == "document" and any(n and re.sub(r"\s+", "", n).lower() in said for n in (h.cite_as, h.title, h.standard.split("-")[0]))
+        }
+        if len(named) != 1:
+            return None
+        document = next(iter(named.values()))
+        chunks = [h for h in self.scorer.index.find(document.doc_id, groups=self.scorer.groups) if h.clause_path]
+        section = _named_section(self.question, [h.clause_path.split(" > ")[0] for h in chunks])
+        if section:
+            chunks = [h for h in chunks if h.clause_path.split(" > ")[0] == section]
+        elif len(chunks) > _MAX_OUTLINE:
+            # a long document (a law of many articles): its top-level headings (chapters), each cited once
+            chunks = list({h.clause_path.split(" > ")[0]: replace(h, clause_path=h.clause_path.split(" > ")[0], clause=h.clause.partition("–")[0], clause_title="")
+                           for h in reversed(chunks)}.values())[::-1]
+        if not chunks:
+            return None
+        lines = [self.banner(self.t(f"{document.title}{'中「' + section.strip() + '」' if section else ''}的结构（各条标题，按原文顺序）：",
+                                    f"The structure of {document.title}{' — ' + section.strip() if section else ''} (its headings, in order):"))]
+        shown: set[str] = set()
+        for hit in chunks:
+            parts = hit.clause_path.split(" > ")
+            for depth, heading in enumerate(parts[:-1]):
+                if heading not in shown and not (section and depth == 0):
+                    shown.add(heading)
+                    lines.append(f"{'  ' * depth}- {heading}")
+            depth = len(parts) - 1 - (1 if section else 0)
+            for heading in _headings(hit, parts[-1]):
+                shown.add(heading)
+                # an untitled article ("第七条") is told by its opening words
+                opening = "" if hit.clause_title else next(iter(quote_units(hit.text)), "")
+                gist = f"：{opening[:40]}{'…' if len(opening) > 40 else ''}" if opening else ""
+                lines.append(f"{'  ' * depth}- {heading}{gist}{self.cite(hit, quote=opening or None, claim=heading)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
 
     def scored_sentences(self, hits: list[Hit], tokens: list[str]) -> list[tuple[float, Hit, str]]:
@@ -472,6 +514,40 @@ class Composer:
 
 
 _DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?")
+# A question about a document's structure: its parts, sections, chapters or their headings
+_OUTLINE = re.compile(
+    r"(?:哪几|哪些|几)个?(?:部分|大部分|节|小节|章|条)|(?:最后|第[一二三四五六七八九十\d]+)(?:一)?(?:节|部分|章)的?(?:标题|叫|是|讲)|目录|章节|小节|"
+    r"\b(?:outline|table of contents|sections|chapters)\b|\b(?:last|first|final) (?:section|chapter|part)\b",
+    re.I,
+)
+_NUMERALS = "一二三四五六七八九十"
+_MAX_OUTLINE = 30  # headings shown in full; a longer document is outlined by its top-level headings
+
+
+def _named_section(question: str, tops: list[str]) -> str:
+    """The top-level heading a question names: by number ("第二部分", "第2章") or by its words ("工作简况")."""
+    number = re.search(r"第([一二三四五六七八九十\d]+)(?:部分|章|节)", question)
+    for top in dict.fromkeys(tops):
+        label, _, words = top.partition(" ")
+        if number:
+            wanted = number.group(1)
+            wanted = _NUMERALS[int(wanted) - 1] if wanted.isdigit() and 0 < int(wanted) <= 10 else wanted
+            if re.sub(r"^第|[章节条部分、.．]+$", "", label) in (wanted, number.group(1)):
+                return top
+        elif len(words.strip()) >= 2 and words.strip() in question:
+            return top
+    return ""
+
+
+def _headings(hit: Hit, last: str) -> list[str]:
+    """The headings a chunk holds: its own, or each of a run of short clauses merged into one ("三、–四、")."""
+    titles = [t for t in hit.clause_title.split("；") if t]
+    first, _, final = hit.clause.partition("–")
+    if len(titles) == 2 and final:
+        return [f"{first} {titles[0]}", f"{final} {titles[1]}"]
+    return [last] + [t for t in titles[1:]]
+
+
 # "除了A、B（以外/之外），还…": the things a question sets aside as known
 _SET_ASIDE = re.compile(r"除了?([^，,。？?；;]{1,30}?)(?:以外|之外|外)?(?:[，,]|还|也|另外)")
 

@@ -59,6 +59,7 @@ class Hit:
     score: float = 0.0
     dense_similarity: float | None = None
     lexical_score: float | None = None
+    kind: str = "document"  # document | summary | record: only a document's own headings are its outline
 
     @property
     def citation(self) -> str:
@@ -125,6 +126,7 @@ def to_hit(chunk_id: str, text: str, meta: dict) -> Hit:
         cite_as=meta["cite_as"],
         page=meta["page"] or None,
         source_file=meta["source_file"],
+        kind=meta.get("kind", "document"),
     )
 
 
