@@ -173,6 +173,9 @@ def test_a_question_about_what_a_named_organisation_did_is_answered(service, shi
         "标准必要专利的许可费一般要收多少？",  # a fee: no quoted line states an amount
         "发明专利从申请到授权一般要多久？",  # a span of time: none states one
         "团体标准的编号要去哪个平台申请？",  # a platform: none names one
+        "GB/T 20003.1 发布以后多少年复审一次？",  # a span: "2014年5月1日起实施" is a date, not one
+        "P-2025-006 的液冷机柜部署在哪个城市？",  # a city: the record names none
+        "P-2025-006 主导制定的那个团标，标准号是多少？",  # a standard's number: the record gives its title only
     ],
 )
 def test_an_amount_span_or_platform_the_clauses_never_state_is_declined(service, question):
@@ -180,6 +183,13 @@ def test_an_amount_span_or_platform_the_clauses_never_state_is_declined(service,
     the clauses share the topic's words, not the answer."""
     answer = ask(service, question)
     assert not answer.grounded and answer.citations == []
+
+
+def test_how_long_from_one_event_to_another_is_answered_by_their_dates(service, shipped_index):
+    """"从立项到征求意见稿隔了几个月" asks a span that the note states by two dates (2024年2月, 2024年6月)."""
+    answer = ask(service, "联动指南从立项到形成征求意见稿，中间隔了几个月？")
+    assert answer.grounded and "2024" in answer.answer
+    assert_verbatim(answer, shipped_index)
 
 
 def test_figures_in_a_table_row_take_their_unit_from_the_header(service, shipped_index):

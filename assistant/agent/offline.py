@@ -38,6 +38,12 @@ _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九十]是|其[一二三
 # The words a question opens with to point at a project ("我们课题组那个正极材料项目")
 _POINTER = re.compile(r"^[^，,。？?]{0,12}?(?:那个|这个|那一?项|这一?项)[^，,。？?的]{0,12}项目")
 
+# A span of time stated as one: "30日内", "三个月", "每季度" (a date is none: "2014年5月1日")
+_SPAN = re.compile(rf"(?<![\d月])(?:\d{{1,3}}|[一二两三四五六七八九十百半]+)\s*(?:个)?(?:天|日|工作日|周|星期|年|小时)|{_NUMBER}\s*个\s*月|季度|每[天日周月年]|半年|年度|月度|\b\d+\s*(?:days?|weeks?|months?|years?)\b", re.I)
+# ...or by two dates, when the question asks how long from one event to another ("从立项到征求意见稿隔了几个月")
+_BETWEEN_EVENTS = re.compile(r"从.{1,30}到|隔了|相隔|间隔|之间|\bbetween\b|\bfrom\b.{1,60}\bto\b", re.I)
+_SPAN_OR_DATES = re.compile(rf"{_SPAN.pattern}|(?:19|20)\d{{2}}\s*年", re.I)
+
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     # who: a person or an organisation ("谁起草的": the drafting units; "谁负责": the project lead)
@@ -87,7 +93,14 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
     # a span of time ("多少天内备案", "审查周期要多久", "how long is the term"): a number of time units,
     # a date, or how often ("每季度")
     (re.compile(r"多久|多长时间|多少(?:个)?(?:天|日|工作日|周|星期|个月|年|小时)|几(?:个)?(?:天|工作日|周|星期|个月|年|小时)(?![级])|\bhow long\b|\bhow many (?:days|weeks|months|years)\b", re.I),
-     re.compile(rf"{_NUMBER}\s*(?:个)?(?:天|日|工作日|周|星期|月|年|小时)|季度|每[天日周月年]|半年|年度|月度|\b\d+\s*(?:days?|weeks?|months?|years?)\b", re.I)),
+     # (a date is no span: "2014年5月1日" states none of "几个月", "多少年", "多少天")
+     _SPAN),
+    # a city or province ("两个数据中心分别在哪个城市")
+    (re.compile(r"哪(?:个|座|些)?(?:城市|省份?)|\bwhich (?:city|cities|province)\b", re.I),
+     re.compile(r"[\u4e00-\u9fff]{2,6}?(?:省|市|自治区)|北京|上海|天津|重庆")),
+    # a standard's number ("那个团标的正式编号是多少"): a number in a standard's form
+    (re.compile(r"(?:标准|团标|国标|行标)[^，,。？?]{0,4}(?:编号|标准号)|标准号是|\bstandard number\b", re.I),
+     re.compile(r"(?:GB/T|GB/Z|GB|[A-Z]{2,}/T|T/[A-Z]+|ISO|IEC)\s*\d")),
     # a website or platform ("在哪个平台上公开", "网址是什么")
     (re.compile(r"(?:哪个|哪一?家|什么)(?:网站|平台|网|系统)|网址|\bwebsite\b|\bplatform\b|\burl\b", re.I),
      re.compile(r"https?://|www\.|\.(?:cn|com|org|gov)\b|网站|平台|信息系统", re.I)),
@@ -106,7 +119,8 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
 def _required(question: str) -> list[re.Pattern]:
     """What a quoted sentence must state for the question to count as answered (see ``_REQUIRED_TYPES``)."""
     found = [(asks.search(question), states) for asks, states in _REQUIRED_TYPES]
-    return [states or re.compile(re.escape(match.group("office"))) for match, states in found if match]
+    required = [states or re.compile(re.escape(match.group("office"))) for match, states in found if match]
+    return [_SPAN_OR_DATES if states is _SPAN and _BETWEEN_EVENTS.search(question) else states for states in required]
 
 
 # ----- composing answers -----
