@@ -826,3 +826,12 @@ def test_a_long_law_is_outlined_by_its_chapters_and_a_chapter_by_its_articles(tm
         assert "第七条：专利代理机构的组织形式" in articles.answer and "第十二条" in articles.answer
         assert "第十三条" not in articles.answer and "第一条" not in articles.answer
         assert_verbatim(articles, index)
+
+
+def test_a_question_asking_where_something_is_said_gets_each_quotes_place(service, shipped_index):
+    """"……这句是在哪一节讲的": the clause of each quote heads it; other questions are quoted plainly."""
+    answer = ask(service, "“促进科技成果的专利化、标准化、产业化”这句话出自编制说明哪一节？")
+    assert answer.grounded and "（编制说明 二、3 解决的主要问题）" in answer.answer
+    assert_verbatim(answer, shipped_index)
+    plain = ask(service, "联动指南要解决什么问题？")
+    assert "（编制说明 " not in plain.answer

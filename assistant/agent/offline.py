@@ -209,10 +209,13 @@ class Composer:
         if not picked:
             return self.decline(out_of_scope=False)
         lines = [self.banner(self.t("以下句子摘自知识库原文（抽取式回答，未经大模型改写）：", "Extractive answer — sentences quoted from the knowledge base (Chinese originals), no language model involved:"))]
+        # "这句是在哪一节讲的": where each quote stands is the answer, so it heads the quote
+        located = bool(_LOCATE.search(self.question))
         for number, (hit, sentence) in enumerate(picked, 1):
             heading = (heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]) if len(sentence) < 6 else ""
             shown = f"{heading.strip()}：{sentence}" if heading else _display(sentence)
-            lines.append(f"{number}. {shown}{self.cite(hit, sentence)}")
+            where = f"（{hit.citation}）" if located and hit.citation else ""
+            lines.append(f"{number}. {where}{shown}{self.cite(hit, sentence)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
 
     def outline(self, hits: list[Hit]) -> Composed | None:
@@ -534,6 +537,8 @@ _OUTLINE = re.compile(
     r"\b(?:outline|table of contents|sections|chapters)\b|\b(?:last|first|final) (?:section|chapter|part)\b",
     re.I,
 )
+# A question asking where something is said: in which section, clause, chapter or article
+_LOCATE = re.compile(r"(?:在|是|属于|出自|见于)?哪一?(?:节|章|条|款|段|小节)|第几(?:节|章|条|款)|出处|\b(?:which|what) (?:section|clause|chapter|article)\b|\bwhere (?:in|does)\b", re.I)
 _NUMERALS = "一二三四五六七八九十"
 _MAX_OUTLINE = 30  # headings shown in full; a longer document is outlined by its top-level headings
 
