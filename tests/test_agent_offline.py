@@ -835,3 +835,13 @@ def test_a_question_asking_where_something_is_said_gets_each_quotes_place(servic
     assert_verbatim(answer, shipped_index)
     plain = ask(service, "联动指南要解决什么问题？")
     assert "（编制说明 " not in plain.answer
+
+
+def test_rows_of_a_yes_column_answer_which_items_have_it(service, shipped_index):
+    """"哪些专利会落进目标标准": the patents table's rows that say 是 under 涉及目标标准 (the row's own
+    words never name the column), not the rows that say 否."""
+    answer = ask(service, "液冷充电那个项目，哪些专利会落进目标标准？")
+    assert answer.grounded
+    assert "CN202010785316.9" in answer.answer and "CN202180047693.2" in answer.answer
+    assert "CN202310912457.8" not in answer.answer and "CN202221563048.2" not in answer.answer
+    assert_verbatim(answer, shipped_index)

@@ -517,6 +517,14 @@ def table_header(text: str, row: str) -> str:
     return block[-1] if block else ""
 
 
+def affirmed_columns(header: str, row: str) -> str:
+    """The header names of a row's yes-columns ("涉及目标标准" where the row says 是): what the row
+    states in so many words, for "哪些专利会落进目标标准" (a 否 row states the opposite)."""
+    names = [c.strip() for c in header.strip().strip("|").split("|")]
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    return " ".join(name for name, cell in zip(names, cells) if cell in ("是", "yes", "Yes", "true", "True") and name)
+
+
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # standard and project numbers, and other numbers of two or more digits (a year, a stage code, a share):
 # an English question's numbers are written as the Chinese text writes them

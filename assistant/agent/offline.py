@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 
 from assistant.agent.citations import CitationList, best_quote, quote_units
-from assistant.agent.evidence import Scorer, content_tokens, heading_before, is_chinese, lone_function_character, sentence_similarities, table_header
+from assistant.agent.evidence import Scorer, affirmed_columns, content_tokens, heading_before, is_chinese, lone_function_character, sentence_similarities, table_header
 from assistant.agent.route import holder_said, split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
@@ -291,7 +291,7 @@ class Composer:
             named = 0.3 if hit.clause_title and hit.clause_title in self.focus else 0.0
             # "本标准主要持笔人…" is about the document itself: its title is what "本标准" says
             itself = hit.title if _SELF_REFERENCE.search(sentence) else ""
-            overlap = self.scorer.coverage(tokens, f"{hit.standard} {itself} {hit.clause_title} {heading} {sentence}")
+            overlap = self.scorer.coverage(tokens, f"{hit.standard} {itself} {hit.clause_title} {heading} {_row_said(hit, sentence)}")
             own = self.scorer.coverage(tokens, text)
             # the more named answers a sentence gives (organisations, people, list items), the better
             # a table row's figures have their unit in the table's header ("金额（万元）")
@@ -410,9 +410,9 @@ class Composer:
             out.append((hit, sentence))
             if not sentence.startswith("|"):
                 continue
-            bar = self.scorer.coverage(asked, sentence)
+            bar = self.scorer.coverage(asked, _row_said(hit, sentence))
             rows = [u for u in quote_units(hit.text) if u.startswith("|")]
-            out += [(hit, row) for row in rows if row != sentence and (hit, row) not in picked + out and bar > 0 and self.scorer.coverage(asked, row) >= bar]
+            out += [(hit, row) for row in rows if row != sentence and (hit, row) not in picked + out and bar > 0 and self.scorer.coverage(asked, _row_said(hit, row)) >= bar]
         return out
 
     def projects(self, projects: list[ProjectSummary], hits: list[Hit], stage: str | None) -> Composed:
@@ -576,6 +576,11 @@ def _set_aside(question: str, user_dict) -> set[str]:
     aside = {t for m in _SET_ASIDE.finditer(question) for t in content_tokens(m.group(1), user_dict)}
     rest = _SET_ASIDE.sub(" ", question)
     return {t for t in aside if t not in content_tokens(rest, user_dict)}
+
+
+def _row_said(hit: Hit, sentence: str) -> str:
+    """A sentence, or a table row with the names of its yes-columns ("| … | 是 |" under 涉及目标标准)."""
+    return f"{affirmed_columns(table_header(hit.text, sentence), sentence)} {sentence}" if sentence.startswith("|") else sentence
 
 
 def _with_enumerated(picked: list[tuple[Hit, str]], most: int = 6) -> list[tuple[Hit, str]]:
