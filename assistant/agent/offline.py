@@ -30,6 +30,7 @@ SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev
 _NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
 _AMOUNT = re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)  # a sum of money
 _ORGANISATION = r"[\u4e00-\u9fff]{2,}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟|部门)"
+_ORGANISATION_TAIL = r"[\u4e00-\u9fff]{0,8}?(?:研究院|研究会|协会|学会|委员会|公司|大学|局|中心|联盟|部门)"
 # A document speaking of itself ("本标准由…归口", "本条例所称…")
 _SELF_REFERENCE = re.compile(r"本(?:标准|指南|文件|规范|部分|条例|办法|规定|细则|法)")
 # An enumerated item continuing the sentence before it ("……补充两部分内容。一是……。二是……。")
@@ -44,13 +45,21 @@ _SPAN = re.compile(rf"(?<![\d月])(?:\d{{1,3}}|[一二两三四五六七八九�
 _BETWEEN_EVENTS = re.compile(r"从.{1,30}到|隔了|相隔|间隔|之间|\bbetween\b|\bfrom\b.{1,60}\bto\b", re.I)
 _SPAN_OR_DATES = re.compile(rf"{_SPAN.pattern}|(?:19|20)\d{{2}}\s*年", re.I)
 
+# Which body ("哪所学校做的", "在哪个组织立的", "委托哪家代理机构"); "哪些单位适用" asks for kinds of unit
+_WHICH_BODY = re.compile(
+    r"哪[个家所](?:单位|机构|代理机构|组织|学校|高校|大学|公司|企业|工厂|厂家|厂商|事务所|部门|协会|学会|标委会|委员会|技术委员会)"
+    r"|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)"
+    r"|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?|departments?|agenc(?:y|ies)|firms?|factor(?:y|ies))\b",
+    re.I,
+)
+
 # What kind of answer a question wants, and what a sentence giving it looks like.
 _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     # who: a person or an organisation ("谁起草的": the drafting units; "谁负责": the project lead)
     (re.compile(r"谁|哪位|人有哪些|\bwho\b", re.I), re.compile(rf"{_ORGANISATION}|[\u4e00-\u9fff]{{2,3}}、[\u4e00-\u9fff]{{2,3}}等|笔人|负责人|\|\s*姓名\s*\|"), 0.4),  # a row of a table of names
     # which body: an organisation, never a person's role ("哪所学校做的", "在哪个组织立的")
     # ("哪些单位适用" asks for kinds of unit, not for a body's name)
-    (re.compile(r"哪[个家所](?:单位|机构|组织|学校|高校|大学|公司|企业|部门|协会|学会|标委会|委员会|技术委员会)|(?:哪些|什么)(?:单位|机构|组织).{0,6}(?:起草|牵头|归口|负责|组织|参与|同意|批准|承担|提出)|\bwhich (?:organi[sz]ations?|bod(?:y|ies)|compan(?:y|ies)|universit(?:y|ies)|institutes?|departments?)\b", re.I), re.compile(_ORGANISATION), 0.4),
+    (_WHICH_BODY, re.compile(_ORGANISATION), 0.4),
     (re.compile(r"什么时候|何时|哪年|哪一年|哪一?天|几月|几号|哪个月|日期|(?<![长久])时间|\bwhen\b|\bwhat date\b", re.I), re.compile(r"(?:19|20)\d{2}\s*年|之日起|起(?:实施|施行|生效)|(?:GB/T|GB/Z|GB|T/[A-Z]+)\s*[\d.]+\s*[-－—]\s*(?:19|20)\d{2}"), 0.4),  # a date, or one relative to an event
     # which standard(s): one named by its number ("参照哪个标准", "which reference standard"), not a
     # criterion ("按什么标准判断")
@@ -97,7 +106,13 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
      _SPAN),
     # a city or province ("两个数据中心分别在哪个城市")
     (re.compile(r"哪(?:个|座|些)?(?:城市|省份?)|\bwhich (?:city|cities|province)\b", re.I),
-     re.compile(r"[\u4e00-\u9fff]{2,6}?(?:省|市|自治区)|北京|上海|天津|重庆")),
+     # (not the city in an organisation's name: 深圳市标准技术研究院)
+     re.compile(rf"(?:[\u4e00-\u9fff]{{2,6}}?(?:省|市|自治区)|北京|上海|天津|重庆)(?!{_ORGANISATION_TAIL})")),
+    # which body: a named organisation, or no answer ("样机交给哪家工厂代工" of a record that names none)
+    (_WHICH_BODY, re.compile(_ORGANISATION)),
+    # how many people or bodies ("来了多少专家", "几家单位参加"): a count of them
+    (re.compile(r"(?:多少|几)(?:个|位|名|家)?(?:人|专家|代表|单位|企业|机构)|\bhow many (?:people|experts|members|organi[sz]ations|companies)\b", re.I),
+     re.compile(rf"{_NUMBER}\s*(?:个|位|名|家|人)|\d+\s*(?:people|experts|members)", re.I)),
     # a standard's number ("那个团标的正式编号是多少"): a number in a standard's form
     (re.compile(r"(?:标准|团标|国标|行标)[^，,。？?]{0,4}(?:编号|标准号)|标准号是|\bstandard number\b", re.I),
      re.compile(r"(?:GB/T|GB/Z|GB|[A-Z]{2,}/T|T/[A-Z]+|ISO|IEC)\s*\d")),
