@@ -845,3 +845,15 @@ def test_rows_of_a_yes_column_answer_which_items_have_it(service, shipped_index)
     assert "CN202010785316.9" in answer.answer and "CN202180047693.2" in answer.answer
     assert "CN202310912457.8" not in answer.answer and "CN202221563048.2" not in answer.answer
     assert_verbatim(answer, shipped_index)
+
+
+def test_the_documents_own_words_come_before_our_summary_of_them(service, shipped_index):
+    """The same fact in the note and in our framework summary: the note's sentence is quoted; a
+    question asking for the original wording of a section it quotes gets the note's text."""
+    where = ask(service, "编制说明里“国外无相关标准”这句话在哪一节？")
+    assert "（编制说明 六、 与国际、国外对比情况）国外无相关标准" in where.answer
+    assert all(c.doc_id == "guideline-note" for c in where.citations)
+    original = ask(service, "编制说明“贯彻标准的要求和措施建议”那一节原文是怎么写的？")
+    assert "建议本标准批准发布之日起实施" in original.answer
+    assert any(c.doc_id == "guideline-note" and c.clause == "十、" for c in original.citations)
+    assert_verbatim(original, shipped_index)

@@ -284,6 +284,8 @@ class Composer:
         known = _set_aside(self.question, self.scorer.user_dict)
         echoed, tokens = tokens, [t for t in tokens if t not in known] or tokens
         dates = {re.sub(r"\s+", "", m.group(0)) for m in _DATE.finditer(self.question)}
+        quoted = [re.sub(r"\s+", "", q) for q in _QUOTED.findall(self.question)]
+        verbatim = bool(_VERBATIM.search(self.question))
         wanted = [(shape, weight) for asks, shape, weight in _ANSWER_TYPES if asks.search(self.question)]
         wanted += [(states, 0.4) for states in _required(self.question)]
         # Clauses are ranked by statistics of what the asker may see (coverage with visible document
@@ -314,10 +316,14 @@ class Composer:
             shape = sum(weight * (0.5 + min(n, 3) / 2) for pattern, weight in wanted if (n := len(pattern.findall(typed))))
             # "2024年2月都发生了哪些事": a month or year the question names is what it asks about
             dated = 0.3 if dates and any(d in re.sub(r"\s+", "", sentence) for d in dates) else 0.0
+            # ""国外无相关标准"这句在哪一节", ""标准中涉及专利的情况"那节原话": the words the question quotes
+            cited = 0.5 if quoted and any(q in re.sub(r"\s+", "", f"{heading}{sentence}") for q in quoted) else 0.0
+            # "原话是怎么写的": the document's own words, not our summary of them
+            cited += 0.5 if verbatim and hit.kind == "document" else 0.0
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, echoed)
             score = (
-                overlap + 0.5 * own + SENTENCE_WEIGHT * self._closeness(close) + 0.6 * closeness + named + shape + stated + dated
+                overlap + 0.5 * own + SENTENCE_WEIGHT * self._closeness(close) + 0.6 * closeness + named + shape + stated + dated + cited
                 + 0.6 * novelty - 0.03 * rank - 0.01 * position
             )
             scored.append((score, len(scored), hit, sentence))
@@ -344,10 +350,14 @@ class Composer:
             scored.sort(key=lambda item: units.index(item[2]) if item[2] in units else len(units))
             return [(hit, sentence) for _, hit, sentence in scored]
         for score, hit, sentence in scored:
-            if len(picked) == most or (picked and score < 0.8 * scored[0][0]):
-                break
-            if not any(self._same_fact(sentence, s, tokens) for _, s in picked):
+            full = len(picked) == most or (picked and score < 0.8 * scored[0][0])
+            if full and hit.kind != "document":
+                continue
+            same = next((i for i, (_, s) in enumerate(picked) if self._same_fact(sentence, s, tokens)), None)
+            if same is None and not full:
                 picked.append((hit, sentence))
+            elif same is not None and hit.kind == "document" and picked[same][0].kind == "summary" and len(sentence) >= 6:
+                picked[same] = (hit, sentence)  # the same fact in the document's own words beats our summary of it
         required = _required(self.question)
         if any(not any(states.search(f"{hit.clause_title} {table_header(hit.text, sentence)} {sentence}") for hit, sentence in picked) for states in required):
             return []
@@ -545,6 +555,8 @@ class Composer:
         return self.projects(result or [], hits, run.args.get("stage"))
 
 
+_VERBATIM = re.compile(r"原话|原文|原句|原样|(?:怎么|咋|如何)(?:写|说|表述)的|\bverbatim\b|\bexact (?:words|wording)\b|\bword for word\b", re.I)
+_QUOTED = re.compile(r"[“\"「『‘']([^”\"」』’']{2,40})[”\"」』’']")
 _DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?")
 # A question about a document's structure: its parts, sections, chapters or their headings
 _OUTLINE = re.compile(
