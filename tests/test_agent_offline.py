@@ -809,6 +809,11 @@ def test_a_question_about_a_documents_structure_gets_its_own_headings(service, s
     assert "任务来源" not in part.answer  # a heading of the first part
     summary = ask(service, "GB/T 1.1 有哪几章？")
     assert "结构（各条标题" not in summary.answer
+    # a section without sub-headings, stored in one chunk with the section before it ("八、–九、"): its own text
+    ninth = ask(service, "编制说明第九部分的标题是什么，里面写了啥？")
+    assert "九、 标准性质的建议说明" in ninth.answer and "建议本标准的性质为团体标准" in ninth.answer
+    assert "暂无" not in ninth.answer  # the text of section 八 in the same chunk
+    assert_verbatim(ninth, shipped_index)
 
 
 def test_a_long_law_is_outlined_by_its_chapters_and_a_chapter_by_its_articles(tmp_path):

@@ -246,31 +246,46 @@ class Composer:
             return None
         document = next(iter(named.values()))
         chunks = [h for h in self.scorer.index.find(document.doc_id, groups=self.scorer.groups) if h.clause_path]
-        section = _named_section(self.question, [h.clause_path.split(" > ")[0] for h in chunks])
+        # one entry per heading: a run of short clauses merged into one chunk ("三、–四、") gives each its own
+        entries = [(path[:-1] + [heading], hit) for hit in chunks for path in [hit.clause_path.split(" > ")] for heading in _headings(hit, path[-1])]
+        section = _named_section(self.question, [path[0] for path, _ in entries])
         if section:
-            chunks = [h for h in chunks if h.clause_path.split(" > ")[0] == section]
-        elif len(chunks) > _MAX_OUTLINE:
+            entries = [(path, hit) for path, hit in entries if path[0] == section]
+            if len(entries) == 1 and len(entries[0][0]) == 1:
+                return self._section_text(document, section, entries[0][1])
+        elif len(entries) > _MAX_OUTLINE:
             # a long document (a law of many articles): its top-level headings (chapters), each cited once
-            chunks = list({h.clause_path.split(" > ")[0]: replace(h, clause_path=h.clause_path.split(" > ")[0], clause=h.clause.partition("–")[0], clause_title="")
-                           for h in reversed(chunks)}.values())[::-1]
-        if not chunks:
+            entries = list({path[0]: ([path[0]], replace(hit, clause_title="")) for path, hit in reversed(entries)}.values())[::-1]
+        if not entries:
             return None
         lines = [self.banner(self.t(f"{document.title}{'中「' + section.strip() + '」' if section else ''}的结构（各条标题，按原文顺序）：",
                                     f"The structure of {document.title}{' — ' + section.strip() if section else ''} (its headings, in order):"))]
         shown: set[str] = set()
-        for hit in chunks:
-            parts = hit.clause_path.split(" > ")
-            for depth, heading in enumerate(parts[:-1]):
+        for path, hit in entries:
+            for depth, heading in enumerate(path[:-1]):
                 if heading not in shown and not (section and depth == 0):
                     shown.add(heading)
                     lines.append(f"{'  ' * depth}- {heading}")
-            depth = len(parts) - 1 - (1 if section else 0)
-            for heading in _headings(hit, parts[-1]):
-                shown.add(heading)
-                # an untitled article ("第七条") is told by its opening words
-                opening = "" if hit.clause_title else next(iter(quote_units(hit.text)), "")
-                gist = f"：{opening[:40]}{'…' if len(opening) > 40 else ''}" if opening else ""
-                lines.append(f"{'  ' * depth}- {heading}{gist}{self.cite(hit, quote=opening or None, claim=heading)}")
+            depth = len(path) - 1 - (1 if section else 0)
+            shown.add(path[-1])
+            # an untitled article ("第七条") is told by its opening words
+            opening = "" if hit.clause_title else next(iter(quote_units(hit.text)), "")
+            gist = f"：{opening[:40]}{'…' if len(opening) > 40 else ''}" if opening else ""
+            lines.append(f"{'  ' * depth}- {path[-1]}{gist}{self.cite(hit, quote=opening or None, claim=path[-1])}")
+        return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
+
+    def _section_text(self, document: Hit, section: str, hit: Hit) -> Composed:
+        """A section without sub-headings that the question names ("第九部分标题叫什么 里面建议定成啥"):
+        its heading and its text (of a chunk holding several short sections, the part under it)."""
+        titles = [t for t in hit.clause_title.split("；") if t]
+        text = hit.text
+        for before, after in zip(titles, titles[1:]):
+            position = text.find(after)
+            if position >= 0:
+                text = text[position + len(after):] if section.endswith(after) else text[:position]
+        units = [u for u in quote_units(text) if u in hit.text and not u.endswith(tuple(titles))]
+        lines = [self.banner(self.t(f"{document.title}「{section.strip()}」：", f"{document.title}, {section.strip()}:"))]
+        lines += [f"- {_display(unit)}{self.cite(hit, unit)}" for unit in units[:_WHOLE_CLAUSE]]
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
 
     def scored_sentences(self, hits: list[Hit], tokens: list[str]) -> list[tuple[float, Hit, str]]:
