@@ -279,7 +279,7 @@ class Composer:
         its heading and its text (of a chunk holding several short sections, the part under it)."""
         titles = [t for t in hit.clause_title.split("；") if t]
         text = hit.text
-        for before, after in zip(titles, titles[1:]):
+        for after in titles[1:]:
             position = text.find(after)
             if position >= 0:
                 text = text[position + len(after):] if section.endswith(after) else text[:position]
