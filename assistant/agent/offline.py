@@ -255,7 +255,7 @@ class Composer:
                 return self._section_text(document, section, entries[0][1])
         elif len(entries) > _MAX_OUTLINE:
             # a long document (a law of many articles): its top-level headings (chapters), each cited once
-            entries = list({path[0]: ([path[0]], replace(hit, clause_title="")) for path, hit in reversed(entries)}.values())[::-1]
+            entries = list({path[0]: ([path[0]], replace(hit, clause_title=path[0])) for path, hit in reversed(entries)}.values())[::-1]
         if not entries:
             return None
         lines = [self.banner(self.t(f"{document.title}{'中「' + section.strip() + '」' if section else ''}的结构（各条标题，按原文顺序）：",
@@ -571,7 +571,7 @@ class Composer:
 
 
 _VERBATIM = re.compile(r"原话|原文|原句|原样|(?:怎么|咋|如何)(?:写|说|表述)的|\bverbatim\b|\bexact (?:words|wording)\b|\bword for word\b", re.I)
-_QUOTED = re.compile(r"[“\"「『‘']([^”\"」』’']{2,40})[”\"」』’']")
+_QUOTED = re.compile(r"[“\"「『‘]([^”\"」』’]{2,40})[”\"」』’]")  # (not ': English writes "won't")
 _DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?")
 # A question about a document's structure: its parts, sections, chapters or their headings
 _OUTLINE = re.compile(
