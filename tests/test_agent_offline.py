@@ -78,7 +78,13 @@ def test_gbt_20003_disclosure(real_service, real_index):
     assert_verbatim(answer, real_index)
 
 
-@pytest.mark.parametrize("question", ["今天天气怎么样", "写一首诗", "Python 怎么读取文件", "如何申请美国签证？", "What's the weather like today?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "今天天气怎么样", "写一首诗", "Python 怎么读取文件", "如何申请美国签证？", "What's the weather like today?",
+        "Where can I buy an iPhone 15?", "How tall is a 10 storey building?",  # a bare number is the only word the corpus uses
+    ],
+)
 def test_out_of_scope_questions_are_declined(service, question):
     answer = ask(service, question)
     assert not answer.grounded
@@ -809,6 +815,8 @@ def test_a_question_about_a_documents_structure_gets_its_own_headings(service, s
     assert "任务来源" not in part.answer  # a heading of the first part
     summary = ask(service, "GB/T 1.1 有哪几章？")
     assert "结构（各条标题" not in summary.answer
+    items = ask(service, "编制说明里讲的几条工作原则分别是什么？")  # 条 counting principles, not articles
+    assert "结构（各条标题" not in items.answer and "激励技术创新与成果转化" in items.answer
     # a section without sub-headings, stored in one chunk with the section before it ("八、–九、"): its own text
     ninth = ask(service, "编制说明第九部分的标题是什么，里面写了啥？")
     assert "九、 标准性质的建议说明" in ninth.answer and "建议本标准的性质为团体标准" in ninth.answer

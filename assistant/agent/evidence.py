@@ -304,6 +304,9 @@ class Scorer:
         threshold = relevance_floor(self.index.settings) - (CROSS_LINGUAL_DROP if english else 0.0)
         if self.known_share(query_tokens) < MIN_KNOWN_SHARE and not self._colloquial(question, hits, threshold):
             return []  # mostly words the knowledge base never uses: not a question about it
+        literal = self.literal(query_tokens)
+        if literal and all(_BARE_NUMBER.fullmatch(t) for t in literal):
+            return []  # "How do I change the wallpaper on Windows 11?": a number says nothing of a topic
         for side, words_only in [(side, False) for side in related_sides(question)] + [(name, True) for name in named_project(question)]:
             tokens = content_tokens(side, self.user_dict)
             if tokens and self.known_share(tokens, words_only) < MIN_KNOWN_SHARE:
@@ -363,6 +366,7 @@ class Scorer:
         ]
 
 
+_BARE_NUMBER = re.compile(r"[\d.,%]+")
 # A standard's number as the tokeniser writes it: its prefix, then digits ("gb/t19001", "t/csae53")
 _STANDARD_TOKEN = re.compile(r"^((?:gb|[a-z]{1,4}/[tz]|t/[a-z]+))\d")
 

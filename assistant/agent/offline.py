@@ -575,7 +575,8 @@ _QUOTED = re.compile(r"[“\"「『‘]([^”\"」』’]{2,40})[”\"」』’]
 _DATE = re.compile(r"(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月)?")
 # A question about a document's structure: its parts, sections, chapters or their headings
 _OUTLINE = re.compile(
-    r"(?:哪几|哪些|几)个?(?:部分|大部分|节|小节|章|条)|(?:最后|第[一二三四五六七八九十\d]+)(?:一)?(?:节|部分|章)的?(?:标题|叫|是|讲)|目录|章节|小节|"
+    # ("几条工作原则": 条 counts the items of a noun that follows, not the document's articles)
+    r"(?:哪几|哪些|几)个?(?:部分|大部分|节|小节|章|条)(?![\u4e00-\u9fff]{2})|(?:最后|第[一二三四五六七八九十\d]+)(?:一)?(?:节|部分|章)的?(?:标题|叫|是|讲)|目录|章节|小节|"
     r"\b(?:outline|table of contents|sections|chapters)\b|\b(?:last|first|final) (?:section|chapter|part)\b",
     re.I,
 )

@@ -298,10 +298,12 @@ def _stage_asked(text: str, flow: Workflow, previous: Turn | None) -> str | None
 def _asks_about_stage(text: str, stage: str) -> bool:
     """"立项阶段要做什么" is about the stage itself; "评价改进阶段的评价维度" and "立项建议书怎么写" are not."""
     generic = (
-        r"(?:要|需要|应该|应当|主要|得)?把?(?:交|提交|形成)?(?:做什么|做哪些|干什么|有哪些活动|活动|交付物?|的?门槛|条件|需要哪些|要哪些|要求|是什么|包括什么"
+        r"(?:要|需要|应该|应当|主要|得)?把?(?:交|提交|形成)?(?:做什么|做哪些|做啥|干什么|干啥|干哪些活|有哪些活动|活动|交付物?|的?门槛|条件|需要哪些|要哪些|要求|是什么|包括什么"
         r"|准备(?:哪些|什么)|(?:哪些|什么)材料|产出|输出)"
     )
-    return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?(?:的|结束前|之前|期间|里|中)?{generic}|什么是(?:项目)?{stage}", text))
+    # "还在构思阶段，具体要干哪些活": a comma and an adverb may stand between the stage and the ask
+    between = r"(?:的|结束前|之前|期间|里|中)?[，,\s]?(?:具体|一般|通常|主要|都)?"
+    return bool(re.search(rf"(?:项目)?{stage}(?:阶段|环节|步骤)?{between}{generic}|什么是(?:项目)?{stage}", text))
 
 
 _SAYS_PROJECT = re.compile(r"项目|\bproject\b", re.IGNORECASE)
