@@ -41,6 +41,7 @@ def test_readiness_checks_the_four_character_stage_named(flow, question, target)
         ("联动工作流程的第四步是什么？", "实施"),
         ("项目从构思往评估走，门槛是什么？", "评估"),
         ("想从实施进到成果运用，手上得有哪些记录和报告？", "成果运用"),
+        ("我们还在评估阶段，一般要干啥？", "评估"),  # a comma and an adverb between the stage and the ask
     ],
 )
 def test_stage_questions_by_position_or_by_the_move_between_stages(flow, question, stage):
