@@ -152,3 +152,22 @@ def test_holder_said_takes_the_leading_part_of_an_organisation(admin_ctx):
     record = get_project(admin_ctx, "P-2025-002")
     assert holder_said("东川理工那个正极材料项目谁负责？", record) == ["东川理工"]
     assert holder_said("这个正极材料项目谁负责？", record) == []  # neither the university nor the school is named
+
+
+@pytest.mark.parametrize(
+    ("question", "out_of_scope"),
+    [
+        ("帮我写一段排序的代码", True),
+        ("写个Python脚本读一下Excel", True),
+        ("台账里目标国标的阶段，是写阶段名称还是写阶段代码？", False),  # GB/T 16733's 阶段代码
+        ("团体标准编写的程序有哪些环节？", False),  # 程序: a procedure
+    ],
+)
+def test_a_request_for_code_is_out_of_scope_but_the_trades_codes_and_procedures_are_not(flow, question, out_of_scope):
+    assert (understand(question, flow, None, None).kind == "out_of_scope") is out_of_scope
+
+
+def test_the_stage_moved_to_follows_an_entering_word_not_the_to_of_got(flow):
+    """"已经拿到立项批复…能转入实施吗": 拿到 is "got", not "moved to"; the stage entered is 实施."""
+    route = understand("我们的项目已经拿到立项批复，现在能转入实施吗？", flow, None, None)
+    assert route.target_stage == "实施"

@@ -24,7 +24,10 @@ from assistant.tools.workflow import Workflow
 # not \b: "P-2025-001能否进入…" has no word boundary between the id and the Chinese after it
 PROJECT_ID = re.compile(r"(?<![A-Za-z0-9-])P-\d{4}-\d{3}(?![0-9])", re.IGNORECASE)
 _OUT_OF_SCOPE = re.compile(
-    r"天气|气温|下雨|股市|股票|彩票|星座|笑话|菜谱|做菜|减肥|电影|(?:写|作|来)(?:一)?[首篇段个]?.{0,8}(?:诗|歌词|小说|故事|作文)|(?:写|编)(?:一段|一个|个)?.{0,8}(?:代码|程序|脚本|函数)"
+    r"天气|气温|下雨|股市|股票|彩票|星座|笑话|菜谱|做菜|减肥|电影|(?:写|作|来)(?:一)?[首篇段个]?.{0,8}(?:诗|歌词|小说|故事|作文)"
+    # a request for code: the thing written right after the verb ("写个Python脚本"), not the
+    # trade's 阶段代码 or 制定程序 further on ("阶段是写阶段名称还是写阶段代码")
+    r"|(?:写|编)(?:一段|一个|个|段|点)[^，,。？?]{0,8}(?:代码|脚本|函数|程序)|(?:写|编)\s*(?:[A-Za-z+#]{1,12}\s*)?(?:代码|脚本|函数|程序)"
     r"|weather|joke|poem|recipe|movie|stock market",
     re.IGNORECASE,
 )
@@ -52,7 +55,8 @@ _FOLLOW_UP = re.compile(
     r"^(?:那|那么|还有|另外|此外|它|and\b|what about|how about)|呢[？?]?$|它|(?<!应)该(?!项目)|这个|那个|上述|刚才|\bit\b",
     re.IGNORECASE,
 )
-_ENTER = re.compile(r"(?:进入|转入|迈入|进到|转到|走到|到|往|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?", re.IGNORECASE)
+# (到 alone, but not the 到 of 拿到/收到/得到…: "已经拿到立项批复" moves to no stage)
+_ENTER = re.compile(r"(?:进入|转入|迈入|进到|转到|走到|(?<![拿收得做达遇看听找受提])到|往|enter(?:ing)?\s+(?:the\s+)?)\s*[「“\"]?", re.IGNORECASE)
 # what a stage gate asks for, in a question that names no project ("从构思往评估走，门槛是什么？")
 _GATE = re.compile(r"门槛|条件|材料|记录|报告|东西|备齐|准备|要求|需要|得有|必须|交付|\brequire|\bneed|\bmust\b", re.IGNORECASE)
 # "第四步", "第二个阶段": a workflow stage by its position
