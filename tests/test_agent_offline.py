@@ -870,3 +870,13 @@ def test_the_documents_own_words_come_before_our_summary_of_them(service, shippe
     assert "建议本标准批准发布之日起实施" in original.answer
     assert any(c.doc_id == "guideline-note" and c.clause == "十、" for c in original.citations)
     assert_verbatim(original, shipped_index)
+
+
+def test_a_size_the_question_states_is_not_a_count_it_asks_for(service, shipped_index):
+    """"只有二十几个人的小公司" says how big the asker is; "多少专家" asks a count. Only the second
+    needs a quoted count of people."""
+    answer = ask(service, "我们是只有二十几个人的小企业，联动指南适用于我们吗？")
+    assert answer.grounded and "企业" in answer.answer
+    assert_verbatim(answer, shipped_index)
+    count = ask(service, "联动指南的标准启动会一共来了多少专家？")
+    assert not count.grounded  # the note names the meeting, never how many came

@@ -134,3 +134,19 @@ def test_linkage_check_sees_a_record_from_an_indexed_folder(indexed, monkeypatch
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["project_id"] == "Y-1"
+
+
+def test_a_record_file_deleted_after_indexing_costs_only_that_record(tmp_path, caplog):
+    """Indexed, then deleted (or its folder moved) without a re-index: the other records still
+    serve, and the log says which file is gone and what to run — no traceback for the user."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    record = folder / "Z-1.yaml"
+    record.write_text("id: Z-1\nname: 会被删掉的项目\nstage: 构思\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", embedding_backend="hashing", _env_file=None)
+    index = KnowledgeIndex(settings)
+    assert not index.sync([folder]).errors
+    record.unlink()
+    ids = [p.id for p in list_projects(ToolContext(settings, _index=index))]
+    assert "Z-1" not in ids and "P-2025-001" in ids
+    assert "Z-1.yaml" in caplog.text and "linkage index" in caplog.text

@@ -101,7 +101,7 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
      re.compile(r"\d\s*(?:\.\d+)?\s*[%％]|百分之|[一二三四五六七八九十\d]+\s*成|\bper ?cent\b", re.I)),
     # a span of time ("多少天内备案", "审查周期要多久", "how long is the term"): a number of time units,
     # a date, or how often ("每季度")
-    (re.compile(r"多久|多长时间|多少(?:个)?(?:天|日|工作日|周|星期|个月|年|小时)|几(?:个)?(?:天|工作日|周|星期|个月|年|小时)(?![级])|\bhow long\b|\bhow many (?:days|weeks|months|years)\b", re.I),
+    (re.compile(r"多久|多长时间|多少(?:个)?(?:天|日|工作日|周|星期|个月|年|小时)|(?<![一二三四五六七八九十百千\d])几(?:个)?(?:天|工作日|周|星期|个月|年|小时)(?![级])|\bhow long\b|\bhow many (?:days|weeks|months|years)\b", re.I),
      # (a date is no span: "2014年5月1日" states none of "几个月", "多少年", "多少天")
      _SPAN),
     # a city or province ("两个数据中心分别在哪个城市")
@@ -111,7 +111,8 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
     # which body: a named organisation, or no answer ("样机交给哪家工厂代工" of a record that names none)
     (_WHICH_BODY, re.compile(_ORGANISATION)),
     # how many people or bodies ("来了多少专家", "几家单位参加"): a count of them
-    (re.compile(r"(?:多少|几)(?:个|位|名|家)?(?:人|专家|代表|单位|企业|机构)|\bhow many (?:people|experts|members|organi[sz]ations|companies)\b", re.I),
+    # ("十几个人的初创公司" states a size, it asks none)
+    (re.compile(r"(?:多少|(?<![一二三四五六七八九十百千\d])几)(?:个|位|名|家)?(?:人|专家|代表|单位|企业|机构)|\bhow many (?:people|experts|members|organi[sz]ations|companies)\b", re.I),
      re.compile(rf"{_NUMBER}\s*(?:个|位|名|家|人)|\d+\s*(?:people|experts|members)", re.I)),
     # a standard's number ("那个团标的正式编号是多少"): a number in a standard's form
     (re.compile(r"(?:标准|团标|国标|行标)[^，,。？?]{0,4}(?:编号|标准号)|标准号是|\bstandard number\b", re.I),

@@ -43,6 +43,9 @@ class RecordStore:
             except DocumentLoadError as exc:
                 logger.warning("跳过项目记录 %s", exc)
                 continue
+            except OSError as exc:  # indexed, then moved or deleted: the other records still serve
+                logger.warning("跳过项目记录 %s：文件无法读取（已移动或删除？重新运行 linkage index 可更新索引）：%s", path, exc.strerror or exc)
+                continue
             for problem in problems:
                 logger.warning("跳过项目记录 %s：%s", path.name, problem)
             for record in found:
