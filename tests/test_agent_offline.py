@@ -821,6 +821,8 @@ def test_a_question_about_a_documents_structure_gets_its_own_headings(service, s
     ninth = ask(service, "编制说明第九部分的标题是什么，里面写了啥？")
     assert "九、 标准性质的建议说明" in ninth.answer and "建议本标准的性质为团体标准" in ninth.answer
     assert "暂无" not in ninth.answer  # the text of section 八 in the same chunk
+    eleventh = ask(service, "编制说明第11部分讲了什么？")  # Arabic numerals past ten name 十一、 too
+    assert "「十一、 废止现行相关标准的建议」" in eleventh.answer and "工作简况" not in eleventh.answer
     assert_verbatim(ninth, shipped_index)
 
 

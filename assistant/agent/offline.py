@@ -16,6 +16,7 @@ from assistant.agent.evidence import Scorer, affirmed_columns, content_tokens, h
 from assistant.agent.route import holder_said, split_questions
 from assistant.agent.tools import SearchResult, ToolRun
 from assistant.index import Hit
+from assistant.index.references import numeral
 from assistant.tools.drafting import Draft
 from assistant.tools.readiness import ReadinessReport
 from assistant.tools.records import ProjectRecord, ProjectSummary
@@ -583,19 +584,17 @@ _OUTLINE = re.compile(
 )
 # A question asking where something is said: in which section, clause, chapter or article
 _LOCATE = re.compile(r"(?:在|是|属于|出自|见于)?哪一?(?:节|章|条|款|段|小节)|第几(?:节|章|条|款)|出处|\b(?:which|what) (?:section|clause|chapter|article)\b|\bwhere (?:in|does)\b", re.I)
-_NUMERALS = "一二三四五六七八九十"
 _MAX_OUTLINE = 30  # headings shown in full; a longer document is outlined by its top-level headings
 
 
 def _named_section(question: str, tops: list[str]) -> str:
-    """The top-level heading a question names: by number ("第二部分", "第2章") or by its words ("工作简况")."""
-    number = re.search(r"第([一二三四五六七八九十\d]+)(?:部分|章|节)", question)
+    """The top-level heading a question names: by number ("第二部分", "第11章") or by its words ("工作简况")."""
+    number = re.search(r"第\s*([一二三四五六七八九十百零〇两\d]+)\s*(?:部分|章|节)", question)
+    wanted = numeral(number.group(1)) if number else None
     for top in dict.fromkeys(tops):
         label, _, words = top.partition(" ")
         if number:
-            wanted = number.group(1)
-            wanted = _NUMERALS[int(wanted) - 1] if wanted.isdigit() and 0 < int(wanted) <= 10 else wanted
-            if re.sub(r"^第|[章节条部分、.．]+$", "", label) in (wanted, number.group(1)):
+            if wanted is not None and numeral(re.sub(r"^第|[章节条部分、.．]+$", "", label)) == wanted:
                 return top
         elif len(words.strip()) >= 2 and words.strip() in question:
             return top

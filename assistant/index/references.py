@@ -46,6 +46,14 @@ def _normal(name: str) -> str:
     return re.sub(r"[《》\s\u3000\-—–－/]|中华人民共和国", "", name).upper()
 
 
+def numeral(raw: str) -> int | None:
+    """A clause or section number written in digits or in Chinese numerals ("42", "四十二"), or None."""
+    try:
+        return int(raw) if raw.isdigit() else int(cn2an(raw, "smart"))
+    except ValueError:
+        return None
+
+
 def parse_references(question: str) -> list[Reference]:
     """Every clause or article the question names, in order of appearance."""
     standards = list(_STANDARD.finditer(question))
@@ -67,10 +75,8 @@ def parse_references(question: str) -> list[Reference]:
         year = years[0] if years else None
     found: list[tuple[int, tuple[str, ...]]] = []
     for m in _ARTICLE.finditer(rest):
-        raw = m.group(1)
-        try:
-            number = int(raw) if raw.isdigit() else int(cn2an(raw, "smart"))
-        except ValueError:
+        number = numeral(m.group(1))
+        if number is None:
             continue
         found.append((m.start(), (f"第{an2cn(number)}条", f"第{number}条")))
     for m in _ANNEX.finditer(rest):
