@@ -92,7 +92,7 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
 # quoted sentences state one; otherwise the knowledge base does not hold the answer, whatever
 # names the question shares with it ("某研究院的食堂几点开饭" quotes the institute, never a time).
 _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
-    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much money\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
+    (re.compile(r"多少钱|价格|价钱|[售股票房单]价|参考价|报价|定价|标价|价位|花(?:了|掉)?多少|营收|营业[收额]|收入|利润|市值|\bhow much money\b|\bprice\b|\bcosts?\b|\brevenue\b|\bprofits?\b", re.I),
      _AMOUNT),
     # a fee, a subsidy or a budget asked as an amount ("官费要交多少", "收了多少许可费")
     (re.compile(r"(?:费|费用|补贴|奖励|资助|奖金|经费|预算)[^，,。？?]{0,6}多少|多少[^，,。？?]{0,3}(?:费|费用|补贴|奖励|资助|奖金|经费)|\bhow much\b.{0,40}\b(?:fees?|subsid(?:y|ies)|grants?|royalt(?:y|ies)|budget)\b|\b(?:fees?|royalt(?:y|ies))\b.{0,30}\bhow much\b", re.I),
@@ -373,7 +373,8 @@ class Composer:
             same = next((i for i, (_, s) in enumerate(picked) if self._same_fact(sentence, s, tokens)), None)
             if same is None and not full:
                 picked.append((hit, sentence))
-            elif same is not None and hit.kind == "document" and picked[same][0].kind == "summary" and len(sentence) >= 6:
+            elif same is not None and hit.kind == "document" and picked[same][0].kind == "summary" and len(sentence) >= 6 \
+                    and self._says_as_much(f"{hit.cite_as} {hit.clause_title} {sentence}", picked[same][1], tokens):
                 picked[same] = (hit, sentence)  # the same fact in the document's own words beats our summary of it
         required = _required(self.question)
         if any(not any(states.search(f"{hit.clause_title} {table_header(hit.text, sentence)} {sentence}") for hit, sentence in picked) for states in required):
@@ -389,6 +390,14 @@ class Composer:
         shorter, longer = sorted((a, b), key=len)
         flat = re.sub(r"\s+", "", longer)
         return all(t in flat for t in content_tokens(shorter, self.scorer.user_dict) if t not in tokens)
+
+    def _says_as_much(self, document: str, summary: str, tokens: list[str]) -> bool:
+        """The document's sentence (with its document's name and heading) holds every asked word our
+        summary's does: "国外无相关标准。" stands
+        in for "编制说明称国外无相关标准，指南本身不涉及专利" when asked where that phrase is, not when
+        asked whether the guideline involves patents."""
+        flat = re.sub(r"\s+", "", document)
+        return all(t in flat for t in tokens if t in re.sub(r"\s+", "", summary))
 
     def _novelty(self, sentence: str, tokens: list[str]) -> float:
         """Share of a sentence that is not the question echoed back ("X对Y提出了要求" tells nothing)."""

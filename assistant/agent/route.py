@@ -38,10 +38,11 @@ _READINESS = re.compile(
     r"|准备好|门槛|材料(?:够|齐|全)了?(?:吗|没|不)|材料够(?:上|得上|不够)|ready|readiness|missing",
     re.IGNORECASE,
 )
-_DRAFT = re.compile(r"起草|草拟|拟写|撰写|写一份|写个|生成.{0,8}(?:建议书|报告|材料)|\bdraft\b|\bwrite\b", re.IGNORECASE)
+# (English "draft" as a verb, not the noun of "still marked as a draft")
+_DRAFT = re.compile(r"起草|草拟|拟写|撰写|写一份|写个|生成.{0,8}(?:建议书|报告|材料)|(?<!\ba )(?<!\bthe )(?<!\bas )(?<!\bin )\bdraft\b|\bwrite\b", re.IGNORECASE)
 _ABOUT_DRAFTING = re.compile(r"谁.{0,4}起草|起草.{0,10}(?:谁|哪位)|由谁|起草单位|起草人|哪些单位|哪家|起草了?(?:什么|哪些)|who drafted|drafted by|who (?:is )?(?:in charge of|responsible for) drafting", re.IGNORECASE)
 _DRAFT_KIND = re.compile(r"建议书|申请书|立项材料|可行性(?:研究)?报告|提案|\bproposal\b|\bdraft\b", re.IGNORECASE)
-_REQUEST = re.compile(r"帮我|请|给我|替我|\bplease\b|\bdraft (?:a|an|the)\b", re.IGNORECASE)
+_REQUEST = re.compile(r"帮我|(?<![申邀聘])请|给我|替我|\bplease\b|\bdraft (?:a|an|the)\b", re.IGNORECASE)  # (not the 请 of 申请)
 _LIST = re.compile(
     r"项目(?:列表|清单)|(?:有哪些|哪些|所有|全部|列出|列一下|查看|看到)(?:联动)?项目|\blist (?:the |all |my )?projects|which projects",
     re.IGNORECASE,
@@ -134,12 +135,16 @@ def _target_stage(question: str, flow: Workflow) -> str | None:
 
 
 def split_questions(text: str) -> list[str]:
-    """The separate questions in one message ("…是什么？…有哪些？"); short fragments stay attached."""
+    """The separate questions in one message ("…是什么？…有哪些？"); short fragments stay attached.
+    A closing statement that asks nothing is no question to answer ("…编号是多少？我要写进立项书里。",
+    "Who won …? I'm settling a bet with a colleague."): it is left out."""
     parts: list[str] = []
     for piece in re.split(r"(?<=[？?])", text.strip()):
         piece = piece.strip()
         if not piece:
             continue
+        if parts and piece[-1] not in "？?" and len(piece) >= 4 and not _ASKS.search(piece):
+            break  # (only the last piece can lack the question mark)
         if parts and len(piece) < 4:
             parts[-1] += piece
         else:
@@ -147,9 +152,20 @@ def split_questions(text: str) -> list[str]:
     return parts or [text]
 
 
+# a part that asks or requests something, though it ends without a question mark ("再列出各阶段的交付物。")
+_ASKS = re.compile(
+    r"什么|哪|谁|啥|咋|怎么|怎样|如何|多少|几|吗|呢|是否|能否|有没有|是不是|要不要|请|说说|讲讲|讲一下|说明一下|列出|列一下|列举|给出|写出|比较|对比|总结|概括|介绍|解释|告诉|帮我|想知道|想了解|想问"
+    r"|^\s*(?:is|are|do|does|did|can|could|should|must|will|would)\b"
+    r"|\b(?:what|which|how|who|whom|when|where|why|whether|list|explain|describe|tell|give|show|please)\b",
+    re.IGNORECASE,
+)
+
+
+# a move from one stage to the next, in English ("before it can move on to the stage of …")
+_EN_MOVE = re.compile(r"\b(?:(?:move|go|get|advance|proceed|progress|pass)(?:es|s|ed|ing)?(?: on| forward| ahead)? (?:in)?to|enter(?:s|ing)?)\b", re.IGNORECASE)
 _EN_STAGE_QUESTION = re.compile(
     r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b"
-    r"|\b(?:must|need|needs|have to)\b.*\b(?:(?:move|go|get)s? (?:in)?to|enter(?:s|ing)?)\b", re.IGNORECASE
+    rf"|\b(?:must|need|needs|have to|has to|required|before)\b.*{_EN_MOVE.pattern}", re.IGNORECASE
 )
 
 
@@ -222,15 +238,23 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     if len(stages) == 1 and not _STANDARD_CODE.search(text) and _asks_about_stage(text, stages[0]):
         return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     if glossary is not None and not _CJK.search(text) and _EN_STAGE_QUESTION.search(text) and not _STANDARD_CODE.search(text):
-        # "evaluation and improvement" expands word by word, in any order ("改进 评价"): a stage may be two of them joined
-        words = expand_english(text, glossary)[len(text):].split()
-        stages = _stages_in(" ".join(words + [a + b for a in words for b in words if a != b]), flow)
+        stages = _english_stages(text, flow, glossary)
+        move = _EN_MOVE.search(text)
+        if len(stages) > 1 and move:  # "in the implementation phase … move on to putting the results to use": the stage entered
+            stages = _english_stages(text[move.end():], flow, glossary)
         if len(stages) == 1:
             return Route("stage", stage=stages[0], project_id=remembered, topic=stages[0])
     query = text
     if previous and previous.topic and previous.topic not in TOPICS and not several_of(previous.topic) and _FOLLOW_UP.search(text):
         query = f"{previous.topic} {text}"
     return Route("knowledge", query=query, project_id=remembered, topic=query if len(query) <= 60 else query[-60:])
+
+
+def _english_stages(text: str, flow: Workflow, glossary: Path) -> list[str]:
+    """Workflow stages an English text names; "evaluation and improvement" expands word by word, in
+    any order ("改进 评价"), so a stage may be two of its words joined."""
+    words = expand_english(text, glossary)[len(text):].split()
+    return _stages_in(" ".join(words + [a + b for a in words for b in words if a != b]), flow)
 
 
 @dataclass

@@ -195,6 +195,7 @@ class AssistantService:
         """The routes of a message: "X是什么？Y有哪些？" part by part when every part is a knowledge question."""
         glossary = self.settings.glossary_path
         parts = split_questions(question)
+        question = "".join(parts)  # without a closing remark that asks nothing
         routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
         # a project named by its words is no id the rules see: "…那个项目可以往评估走了吗" asks for a project
         unresolved = all(r.kind in ("knowledge", "needs_project") for r in routes) and not PROJECT_ID.search(question)
@@ -215,10 +216,13 @@ class AssistantService:
         self, gathered: list[Gathered], book: SourceBook, ctx: ToolContext, scorer: Scorer, cited: CitationList, label: str
     ) -> Composed:
         """The answer code composes from the gathered evidence (offline, code-made results, fallbacks)."""
-        sections = []
+        sections: list[Composed] = []
         for part, route, run in gathered:
             composer = Composer(part, scorer, relevance_floor(self.settings), cited, label=label)
-            if route.kind == "out_of_scope":
+            if sections and not sections[0].grounded and route.kind == "knowledge":
+                # "许可费是多少？被许可方是谁？": later parts lean on the first, which the knowledge base does not answer
+                sections.append(composer.decline(out_of_scope=False))
+            elif route.kind == "out_of_scope":
                 sections.append(composer.decline(out_of_scope=True))
             elif route.kind == "needs_project" and route.project_ids:
                 sections.append(several.one_draft_at_a_time(composer, route.project_ids))
