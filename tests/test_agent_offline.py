@@ -767,6 +767,19 @@ def test_a_question_about_a_standard_the_index_does_not_hold_is_declined(service
     assert scorer.unheld_documents(content_tokens("GB/T 20003 系列有几部分？", scorer.user_dict)) == []
 
 
+def test_a_question_about_a_body_the_index_never_names_is_declined(service, shipped_index):
+    """ISO is named nowhere in the shipped corpus: "how does ISO handle patents" is not answered from
+    GB/T 20003.1. An acronym the corpus uses (ETSI, in a record), or one the glossary gives for a
+    name the corpus writes in Chinese (CCSA: 中国通信标准化协会), is held."""
+    answer = ask(service, "How does ISO handle patents declared against an international standard?")
+    assert not answer.grounded and answer.citations == []
+    scorer = Scorer(shipped_index)
+    assert scorer.unheld_names("ISO、IEEE 和 ETSI 的专利政策有何不同？GB/T 20003.1 呢？") == ["ISO", "IEEE"]
+    assert scorer.unheld_names("Which CCSA standard does the 5G energy-saving project target? What is its IP plan?") == []
+    held = ask(service, "Which CCSA standard does P-2025-001 target?")
+    assert held.grounded and "中国通信标准化协会" in held.answer
+
+
 def test_a_single_character_weighs_as_often_as_it_occurs_inside_words(shipped_index):
     """"定在哪天" is not answered by "确定目标国家": a lone character counts only as a word of its own,
     and weighs by how many chunks hold it at all (定 is in 确定, 规定, 制定…; 柜 in few)."""
@@ -872,6 +885,23 @@ def test_the_documents_own_words_come_before_our_summary_of_them(service, shippe
     assert "建议本标准批准发布之日起实施" in original.answer
     assert any(c.doc_id == "guideline-note" and c.clause == "十、" for c in original.citations)
     assert_verbatim(original, shipped_index)
+
+
+def test_the_documents_sentence_stands_in_for_our_summarys_only_when_it_says_what_is_asked(service, shipped_index):
+    """Our summary's "国外无相关标准，指南本身不涉及专利" and the note's "国外无相关标准。" share a fact;
+    asked whether the guideline involves patents, the note's sentence says nothing of patents."""
+    answer = ask(service, "这份指南本身有没有涉及什么专利？")
+    assert "不涉及专利" in answer.answer
+    assert_verbatim(answer, shipped_index)
+
+
+def test_a_part_that_leans_on_an_unanswered_first_part_is_not_answered_either(service):
+    """"许可费是多少？被许可方是谁？": no licence contract is in the knowledge base, and the second part
+    asks about the same contract; it is not answered from clauses that merely mention licensing."""
+    answer = ask(service, "云岭液冷项目对外签的那份专利许可合同，许可费是多少？被许可方是谁？")
+    assert not answer.grounded and answer.citations == []
+    both = ask(service, "联动指南由哪些单位归口管理？工作流程有哪些阶段？")  # two parts, each answered
+    assert both.grounded and "中国标准化协会" in both.answer and "成果运用" in both.answer
 
 
 def test_a_size_the_question_states_is_not_a_count_it_asks_for(service, shipped_index):

@@ -6,7 +6,7 @@ import pytest
 
 from assistant.agent.conversations import Turn
 from assistant.agent.evidence import named_project
-from assistant.agent.route import PROJECT_ID, holder_said, project_named, understand
+from assistant.agent.route import PROJECT_ID, holder_said, project_named, split_questions, understand
 
 
 def turn(topic: str | None, project_id: str | None = None) -> Turn:
@@ -171,3 +171,31 @@ def test_the_stage_moved_to_follows_an_entering_word_not_the_to_of_got(flow):
     """"已经拿到立项批复…能转入实施吗": 拿到 is "got", not "moved to"; the stage entered is 实施."""
     route = understand("我们的项目已经拿到立项批复，现在能转入实施吗？", flow, None, None)
     assert route.target_stage == "实施"
+
+
+def test_a_closing_remark_that_asks_nothing_is_no_question():
+    """"…编号是多少？我要写进立项书里。" asks one thing; a closing remark is not answered on its own,
+    while a closing request without a question mark still is."""
+    assert split_questions("联动指南发布后的编号是多少？我要写进立项书的引用里。") == ["联动指南发布后的编号是多少？"]
+    assert split_questions("Who won the NBA Finals? I'm settling a bet with a colleague.") == ["Who won the NBA Finals?"]
+    assert split_questions("立项阶段要交什么？再列出实施阶段的交付物。") == ["立项阶段要交什么？", "再列出实施阶段的交付物。"]
+    assert split_questions("团标这块有啥风险？专利披露表现在啥状态") == ["团标这块有啥风险？", "专利披露表现在啥状态"]
+
+
+def test_a_patent_application_and_a_document_still_in_draft_ask_for_no_draft(admin_ctx):
+    """The 请 of 申请 is no "please", and "marked as a draft" names a draft, it does not ask to write one."""
+    glossary = admin_ctx.settings.glossary_path
+    applied = understand("项目里刚交了几件发明申请，还在实审。标准起草的时候这些也要报出来吗？", admin_ctx.workflow, None, None, glossary)
+    assert applied.kind == "knowledge"
+    noun = understand("If a gate document is still marked as a draft, does it count toward moving to the next stage?", admin_ctx.workflow, None, None, glossary)
+    assert noun.kind == "knowledge"
+    verb = understand("Please draft the project proposal for it", admin_ctx.workflow, None, None, glossary)
+    assert verb.kind == "needs_project"
+
+
+def test_an_english_move_between_two_named_stages_asks_for_the_gate_of_the_one_entered(admin_ctx):
+    route = understand(
+        "Our project is in the implementation phase. What has to be finished before it can move on to the stage of putting the results to use?",
+        admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path,
+    )
+    assert (route.kind, route.stage) == ("stage", "成果运用")

@@ -71,6 +71,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "可研": ("可行性研究", "可行性"),
     # the law's word for coming into force ("自…之日起施行") where a standard says 实施
     "施行": ("实施", "生效"),
+    # a project's planned points in time ("下一个计划节点") are its 里程碑
+    "节点": ("里程碑",),
 }
 
 # Words for a kind of thing the text states by its form, not by the word: "中知研发〔2024〕10号" is a 文号
@@ -314,6 +316,8 @@ class Scorer:
                 # "车路协同那个项目…" for a user who may see no such record: a project the index does not hold for them
         if self.unheld_documents(query_tokens):
             return []  # "GB/T 19001 现在是哪一版": a standard the knowledge base does not hold
+        if self.unheld_names(question):
+            return []  # "How does ISO handle declared patents?": a body the knowledge base never names
         known = self.known(query_tokens)
         coverage = {h.id: self.coverage(known, self.hit_text(h), FUNCTION_WORD_CREDIT) for h in hits}
         asked = self.beyond_names(question, query_tokens)
@@ -336,6 +340,19 @@ class Scorer:
             code = _STANDARD_TOKEN.match(token)
             if code and not re.search(rf"{re.escape(code.group(1))}\s*{re.escape(token[code.end(1):])}", text):
                 unheld.append(token)
+        return unheld
+
+    def unheld_names(self, question: str) -> list[str]:
+        """The acronyms a question names (ISO, IEEE, CQC) that no text the asker may see uses, in
+        Latin letters or in the Chinese the glossary gives for them (CCSA: 中国通信标准化协会)."""
+        text = _visible_texts(self.index, self.index.generation, self._key)
+        unheld = []
+        for name in dict.fromkeys(_ACRONYM.findall(question)):
+            if re.search(rf"(?<![A-Za-z]){name}(?![A-Za-z])", text, re.IGNORECASE):
+                continue
+            chinese = expand_english(name, self.index.settings.glossary_path)[len(name):].split()
+            if not (chinese and all(word in text for word in chinese)):
+                unheld.append(name)
         return unheld
 
     def says_any(self, tokens: list[str], text: str) -> bool:
@@ -368,6 +385,8 @@ class Scorer:
 
 _BARE_NUMBER = re.compile(r"[\d.,%]+")
 # A standard's number as the tokeniser writes it: its prefix, then digits ("gb/t19001", "t/csae53")
+# a name in capitals (ISO, IEEE, SAMR), not a standard's prefix (GB/T, YD/T, T/CAS) nor a unit (GB, KB)
+_ACRONYM = re.compile(r"(?<![A-Za-z/])[A-Z]{2,6}(?![A-Za-z/])")
 _STANDARD_TOKEN = re.compile(r"^((?:gb|[a-z]{1,4}/[tz]|t/[a-z]+))\d")
 
 # Proper names in a question: people, organisations, places (jieba's parts of speech), and

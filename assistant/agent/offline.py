@@ -72,13 +72,13 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     # which part of a series ("哪一部分讲研发", "which part deals with"): "第5部分"
     (re.compile(r"哪一?部分|哪个部分|第几部分|\bwhich part\b", re.I), re.compile(r"第\s*[一二三四五六七八九十\d]+\s*部分"), 0.4),
     # two terms told apart by their definitions ("A和B有什么区别")
-    (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
+    (re.compile(r"什么是|是什么|指什么|含义|定义|意思|区别|差别|差在|差异|不同|\bwhat is\b|\bdefin|\bmean|\bdiffer", re.I), re.compile(r"^[^，。]{1,20}(?:是指|指的是|是)"), 0.3),
     # what to do: a sentence that says to act, and when ("应及时补充披露"), over ones that only name the case
     (re.compile(r"怎么办|怎么处理|如何处理|怎样处理|该怎么|应(?:当|该)?(?:如何|怎么|怎样)|\bwhat (?:should|to do)\b|\bhow should\b", re.I), re.compile(r"(?:应|应当|应该|须|需)(?:及时|尽快|尽早|立即|马上)"), 0.3),
     # how to do it: a sentence that gives the method or its steps ("具体怎么操作", "有没有个套路")
     (re.compile(r"怎么(?:操作|做|开展|进行|弄|搞|落实)|如何(?:操作|做|开展|进行|落实)|具体做法|套路|\bhow (?:do|does|to|can|should)\b", re.I), re.compile(r"做法|方法|步骤|流程|程序|首先|第一步|一是"), 0.3),
     # why: a sentence that gives a reason or a purpose ("由于……", "……，因此……", "以便……")
-    (re.compile(r"为什么|为啥|为何|原因|理由|\bwhy\b", re.I), re.compile(r"因为|由于|因此|所以|原因|在于|优势|好处|以便|便于|为了|目的是|有利于"), 0.3),
+    (re.compile(r"为什么|为啥|为何|原因|理由|\bwhy\b", re.I), re.compile(r"因为|由于|因此|所以|原因|在于|优势|好处|以便|便于|为了|目的是|有利于|背景|初衷|出发点"), 0.3),
     # what follows if: a sentence that states a consequence (liability, a prohibition, invalidity)
     (re.compile(r"会怎[样么]|会如何|后果|会有什么(?:影响|问题)|\bwhat happens\b|\bconsequences?\b", re.I), re.compile(r"承担|责任|后果|不得|无效|撤销|追究|处罚|不能"), 0.3),
     (re.compile(r"吗[？?]?\s*$|是否|是不是|能不能|可不可以|有没有|要不要|需不需要|用不用|^\s*(?:does|do|is|are|can|must|should|will)\b", re.I), re.compile(r"不(?:涉及|需要|适用|属于|包括|得|必|要求)|无|没有|并非|不是|也?可以|可选|无需|允许"), 0.2),
