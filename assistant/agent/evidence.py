@@ -22,6 +22,7 @@ from assistant.index.lexical import expand_english, pos_tagger, tokenize
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
 STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
 FUNCTION_WORD_CREDIT = 0.25  # coverage weight of a word that only says how something is asked (chosen on dev)
+MIN_ASK_WORDS = 3  # known words the asking sentence needs before its own coverage counts
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
 # How close (share of the way from the relevance floor to 1) some clause must be for a question in
 # everyday words to count as about the corpus (dev split: off-topic questions reach 0.23, answerable
@@ -319,7 +320,14 @@ class Scorer:
         if self.unheld_names(question):
             return []  # "How does ISO handle declared patents?": a body the knowledge base never names
         known = self.known(query_tokens)
-        coverage = {h.id: self.coverage(known, self.hit_text(h), FUNCTION_WORD_CREDIT) for h in hits}
+        # "我们课题组有个实验室成果，老板想转成标准…。按33450，主要看哪几个条件？": the background can
+        # outweigh the ask; a clause that covers the asking sentence well enough is about the question too
+        ask = self.known(content_tokens(self.focus(asking_sentence(question)), self.user_dict)) if question else []
+        ask = ask if len(ask) >= MIN_ASK_WORDS and set(ask) != set(known) else []
+        coverage = {
+            h.id: max(self.coverage(known, self.hit_text(h), FUNCTION_WORD_CREDIT), self.coverage(ask, self.hit_text(h), FUNCTION_WORD_CREDIT) if ask else 0.0)
+            for h in hits
+        }
         asked = self.beyond_names(question, query_tokens)
         closeness = {h.id: h.dense_similarity for h in hits}
         for hit in hits:
@@ -549,14 +557,24 @@ def affirmed_columns(header: str, row: str) -> str:
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 # standard and project numbers, and other numbers of two or more digits (a year, a stage code, a share):
 # an English question's numbers are written as the Chinese text writes them
 _CODE = re.compile(r"(?:GB/T|GB/Z|T/[A-Z]+)\s*\d+(?:\.\d+)*(?:-\d{4})?|P-\d{4}-\d{3}|(?<![\w.])\d{2,}(?:\.\d+)?%?(?![\w.])", re.IGNORECASE)
 
 
+def asking_sentence(question: str) -> str:
+    """The last sentence of a question, the one that asks (what comes before is often background)."""
+    sentences = [s for s in re.split(r"(?<=[。！!；;])|(?<=\.)\s+", question.strip()) if s.strip()]
+    return sentences[-1] if sentences else question
+
+
 def is_chinese(text: str) -> bool:
-    """Whether to answer in Chinese: any Han character in the question decides it."""
-    return bool(_CJK.search(text))
+    """Whether to answer in Chinese: a question with at least as many Han characters as English
+    words ("GB/T 20003.1 对 FRAND 有什么要求？"); an English sentence naming a Chinese term
+    ("…makes another company an affiliate (关联者)?") is English."""
+    return len(_CJK.findall(text)) >= max(1, len(_LATIN_WORD.findall(text)))
 
 
 def relevance_text(text: str, glossary) -> str:
@@ -569,5 +587,5 @@ def relevance_text(text: str, glossary) -> str:
         return text
     expanded = expand_english(text, glossary)
     additions = expanded[len(text):].strip()
-    codes = " ".join(_CODE.findall(text))
+    codes = " ".join(_CODE.findall(text) + _CJK_RUN.findall(text))  # and the Chinese terms it names as they are
     return f"{codes} {additions}".strip()

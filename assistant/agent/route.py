@@ -35,7 +35,9 @@ _READINESS = re.compile(
     r"就绪|缺什么|缺少|还缺|缺哪些|缺了|差什么|还差|具备.{0,8}条件|卡在|卡住了?|卡哪"
     # may it move on: "能否进入", "可以往评估阶段走了吗", "能不能转到实施"
     r"|(?:能否|能不能|可以|可不可以|能|可否|是否可以)\s*(?:进入|转入|进到|转到|走到|推进到|迈入|往)"
-    r"|准备好|门槛|材料(?:够|齐|全)了?(?:吗|没|不)|材料够(?:上|得上|不够)|ready|readiness|missing",
+    r"|准备好|门槛|材料(?:够|齐|全)了?(?:吗|没|不)|材料够(?:上|得上|不够)|ready|readiness|missing"
+    r"|\bblock(?:s|ing|ed)?\b|\bholding (?:\w+ )?back\b|\bstopping\b|\bkeeps? (?:\w+ )?from\b"
+    r"|\b(?:can'?t|cannot|can not|unable to)\s+(?:yet\s+)?(?:move|go|get|advance|proceed|progress)\b",
     re.IGNORECASE,
 )
 # (English "draft" as a verb, not the noun of "still marked as a draft")
@@ -50,6 +52,8 @@ _LIST = re.compile(
 _ANAPHORA = re.compile(
     r"它|他们|她们|该项目|这个项目|此项目|这一项目|那个项目|上述项目|(?:这个|这项|这份|该|此)(?:目标)?标准|\bit\b|\bits\b|\btheir\b|this project|that project", re.IGNORECASE
 )
+# what a 它 refers to when the message itself names it first ("材料还在草稿状态，能不能先算它过了门槛"): no project
+_ANTECEDENT = re.compile(r"^(?!.*项目).*(?:材料|文件|报告|草稿|记录|表|建议书|申请书|声明|专利|标准)", re.DOTALL)
 # "其中…" right after an answer about one project asks within that answer (its patents, its team)
 _WITHIN = re.compile(r"^(?:那么?)?其中")
 _FOLLOW_UP = re.compile(
@@ -162,7 +166,9 @@ _ASKS = re.compile(
 
 
 # a move from one stage to the next, in English ("before it can move on to the stage of …")
-_EN_MOVE = re.compile(r"\b(?:(?:move|go|get|advance|proceed|progress|pass)(?:es|s|ed|ing)?(?: on| forward| ahead)? (?:in)?to|enter(?:s|ing)?)\b", re.IGNORECASE)
+_EN_MOVE = re.compile(
+    r"\b(?:(?:move|go|get|advance|proceed|progress|pass)(?:es|s|ed|ing)?(?: on| forward| ahead)?(?: from\b.{1,40}?)? (?:in)?to|enter(?:s|ing)?)\b", re.IGNORECASE
+)
 _EN_STAGE_QUESTION = re.compile(
     r"\b(?:deliverables?|activities|what happens|what (?:is|are) (?:done|needed|required)|requirements?|entry|exit|what to do)\b"
     rf"|\b(?:must|need|needs|have to|has to|required|before)\b.*{_EN_MOVE.pattern}", re.IGNORECASE
@@ -181,7 +187,8 @@ def understand(question: str, flow: Workflow, project_id: str | None, previous: 
     named = list(dict.fromkeys(m.upper() for m in PROJECT_ID.findall(text)))
     remembered = project_id or (previous.project_id if previous else None)
     within_last = bool(previous and previous.topic == "project" and _WITHIN.search(text) and not _STANDARD_CODE.search(text))
-    refers_back = bool(_ANAPHORA.search(text)) or within_last
+    anaphor = _ANAPHORA.search(text)
+    refers_back = bool(anaphor and not _ANTECEDENT.search(text[: anaphor.start()])) or within_last
     # "P-2025-004 进到成果运用需要哪些材料": the gate of a named project's move is its readiness
     readiness = bool(_READINESS.search(text)) or bool(len(named) == 1 and _target_stage(text, flow) and _GATE.search(text))
     drafting = bool(_DRAFT.search(text)) and not _ABOUT_DRAFTING.search(text)

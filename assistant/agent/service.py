@@ -194,7 +194,7 @@ class AssistantService:
     def _understand(self, question: str, ctx: ToolContext, project_id: str | None, previous: Turn | None) -> list[tuple[str, Route]]:
         """The routes of a message: "X是什么？Y有哪些？" part by part when every part is a knowledge question."""
         glossary = self.settings.glossary_path
-        parts = split_questions(question)
+        parts = split_questions(ctx.index.spelled_standards(question, ctx.user.groups))
         question = "".join(parts)  # without a closing remark that asks nothing
         routes = [understand(part, ctx.workflow, project_id, previous, glossary) for part in parts]
         # a project named by its words is no id the rules see: "…那个项目可以往评估走了吗" asks for a project

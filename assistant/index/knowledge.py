@@ -35,6 +35,16 @@ from assistant.settings import Settings
 T = TypeVar("T")
 log = logging.getLogger("assistant.index")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+# a standard's number alone ("按33450", "20003.1里"), not part of a code, a decimal or a date
+_BARE_STANDARD_NUMBER = re.compile(r"(?<![A-Za-z0-9./\-])\d{4,5}(?:\.\d{1,2})?(?![A-Za-z0-9.%％/\-])")
+_STANDARD_NAMED = re.compile(r"(?:GB/T|GB/Z|GB|T/[A-Z]+|[A-Z]{2}/[TZ])\s*\d+(?:\.\d+)*", re.IGNORECASE)
+_CODE_TOKEN = re.compile(r"(gb/[tz]|gb|t/[a-z]+|[a-z]{2}/[tz])(\d{4,5}(?:\.\d{1,2})?)")
+
+
+def _display_code(token: str) -> str:
+    """"gb/t33450" as a standard is written: "GB/T 33450"."""
+    code = _CODE_TOKEN.fullmatch(token)
+    return f"{code.group(1).upper()} {code.group(2)}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class KnowledgeIndex:
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_lock = threading.Lock()
         self._visible_cache: dict[tuple, np.ndarray] = {}
+        self._codes: tuple[int, dict[str, tuple[str, ...]]] | None = None  # (generation, standard codes by number)
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query's vector, shared with search: a question embedded for retrieval is not embedded again."""
@@ -252,6 +263,34 @@ class KnowledgeIndex:
         if snapshot.lexical is None or _CJK.search(text) or not re.search(r"[A-Za-z]{3}", text):
             return []
         return chinese_words(unglossed(text, self.settings.glossary_path), lambda word: snapshot.lexical.document_frequency(word, groups) > 0)
+
+    def spelled_standards(self, text: str, groups: list[str] | None = None) -> str:
+        """The text with a standard named by its bare number ("按33450", "20003.1里") written out as
+        the one visible standard that carries it ("按GB/T 33450"), so search and relevance see it."""
+        snapshot = self._current()
+        if snapshot.lexical is None or not _BARE_STANDARD_NUMBER.search(text):
+            return text
+        codes = self._standard_codes(snapshot)
+        named = [(m.start(), m.end()) for m in _STANDARD_NAMED.finditer(text)]
+
+        def spelled(match: re.Match) -> str:
+            if any(start <= match.start() < end for start, end in named):
+                return match.group(0)
+            held = [c for c in codes.get(match.group(0), ()) if snapshot.lexical.document_frequency(c, groups) > 0]
+            return _display_code(held[0]) if len(held) == 1 else match.group(0)
+
+        return _BARE_STANDARD_NUMBER.sub(spelled, text)
+
+    def _standard_codes(self, snapshot: Snapshot) -> dict[str, tuple[str, ...]]:
+        """Standard-code tokens of the vocabulary by their number ("33450": ("gb/t33450",)), per generation."""
+        generation = snapshot.lexical.index.generation
+        if self._codes is None or self._codes[0] != generation:
+            found: dict[str, list[str]] = {}
+            for token in snapshot.lexical.index.vocabulary():
+                if code := _CODE_TOKEN.fullmatch(token):
+                    found.setdefault(code.group(2), []).append(token)
+            self._codes = (generation, {number: tuple(tokens) for number, tokens in found.items()})
+        return self._codes[1]
 
     def _visible_words(self, vocabulary: Vocabulary, allowed: np.ndarray | None, groups: list[str] | None) -> np.ndarray:
         key = (vocabulary.generation, None if groups is None else tuple(sorted(groups)))
