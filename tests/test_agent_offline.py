@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.agent.evidence import FUNCTION_WORD_CREDIT, MIN_COVERAGE, MIN_KNOWN_SHARE, Scorer, content_tokens, function_word, related_sides
+from assistant.agent.evidence import FUNCTION_WORD_CREDIT, MIN_COVERAGE, MIN_KNOWN_SHARE, Scorer, content_tokens, function_word, is_chinese, related_sides
 from assistant.agent.offline import Composer
 from assistant.agent.service import AssistantService
 from assistant.agent.tools import FLAGGED, SourceBook, build_tools
@@ -262,6 +262,18 @@ def test_english_question_gets_english_framing_with_chinese_quotes(real_service,
     assert answer.answer.startswith("[Offline mode]")
     assert "中国信息通信研究院" in answer.answer
     assert_verbatim(answer, real_index)
+
+
+def test_an_unmet_gate_comes_with_what_the_record_says_of_it(service, shipped_index):
+    """"卡在哪儿了？计划什么时候解决？": the missing licensing declaration, with the record's own
+    milestone for it (its due date) and the risk it names, each quoted from the record."""
+    answer = ask(service, "华充新能源的大功率液冷充电项目现在卡在哪儿了？计划什么时候解决？")
+    assert "P-2025-004" in answer.answer and "许可声明" in answer.answer
+    assert "2025-11-30" in answer.answer and "两件第三方专利的权利人尚未答复许可声明征集" in answer.answer
+    assert any(c.doc_id == "P-2025-004" and "2025-11-30" in c.quote for c in answer.citations)
+    assert_verbatim(answer, shipped_index)
+    ready = ask(service, "P-2025-001 能进入立项吗？")  # nothing unmet: no record notes
+    assert "项目记录：" not in ready.answer
 
 
 def test_readiness_follow_up_resolves_the_previous_project(service, shipped_index):
@@ -778,6 +790,33 @@ def test_a_question_about_a_body_the_index_never_names_is_declined(service, ship
     assert scorer.unheld_names("Which CCSA standard does the 5G energy-saving project target? What is its IP plan?") == []
     held = ask(service, "Which CCSA standard does P-2025-001 target?")
     assert held.grounded and "中国通信标准化协会" in held.answer
+
+
+def test_an_english_sentence_naming_a_chinese_term_is_english(service):
+    """"…makes another company an affiliate (关联者)?" is asked in English, and its Chinese term counts
+    for relevance; a Chinese question naming an English term is Chinese."""
+    question = "Under GB/T 20003.1, what level of control makes another company an affiliate (关联者) whose patents we also have to consider?"
+    assert not is_chinese(question) and is_chinese("GB/T 20003.1 对 FRAND 许可有什么要求？")
+    answer = ask(service, question)
+    assert answer.grounded and "关联者" in answer.answer and answer.answer.startswith("[Offline mode]")
+
+
+def test_a_standard_named_by_its_bare_number_is_written_out(shipped_index):
+    """Users write "按33450" and "20003.1里": the one shipped standard with that number is meant;
+    a year, a code already written out and a number no standard carries stay as they are."""
+    spelled = shipped_index.spelled_standards
+    assert spelled("按33450，科技成果适合转标准主要看哪几个条件？") == "按GB/T 33450，科技成果适合转标准主要看哪几个条件？"
+    assert spelled("20003.1里许可声明能选哪几种") == "GB/T 20003.1里许可声明能选哪几种"
+    for unchanged in ("GB/T 33450-2016 是哪年发布的？", "2024年2月立项", "预算12345万元", "GB/T 20003.1 第3.2条"):
+        assert spelled(unchanged) == unchanged
+
+
+def test_a_long_background_does_not_drown_the_question_it_leads_to(service, shipped_index):
+    """Two sentences about the asker's lab, then the ask: the clause answering the ask is relevant
+    although the background's rare words (课题组, 实验室, 老板) are not in it."""
+    answer = ask(service, "我们课题组有个实验室成果，老板想转成标准，让我先判断下够不够格。按33450，科技成果适合转标准主要看哪几个条件？")
+    assert answer.grounded and "技术成熟度" in answer.answer
+    assert_verbatim(answer, shipped_index)
 
 
 def test_a_single_character_weighs_as_often_as_it_occurs_inside_words(shipped_index):

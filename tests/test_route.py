@@ -199,3 +199,14 @@ def test_an_english_move_between_two_named_stages_asks_for_the_gate_of_the_one_e
         admin_ctx.workflow, None, None, admin_ctx.settings.glossary_path,
     )
     assert (route.kind, route.stage) == ("stage", "成果运用")
+
+
+def test_english_readiness_is_asked_as_what_blocks_a_move(flow):
+    assert understand("What's blocking P-2025-004 from moving into the implementation stage?", flow, None, None).kind == "readiness"
+    assert understand("P-2025-004 still can't move into implementation. Why?", flow, None, None).kind == "readiness"
+
+
+def test_it_of_a_document_the_message_names_first_is_no_project(flow):
+    """"材料还在草稿状态，能不能先算它过了门槛": 它 is the material; a general gate question, not "which project?"."""
+    assert understand("材料还在草稿状态，能不能先算它过了门槛？", flow, None, None).kind != "needs_project"
+    assert understand("它能进入立项吗？", flow, None, None).kind == "needs_project"

@@ -505,6 +505,7 @@ class Composer:
                 label = self.t("未完成" if item.status == "partial" else "缺失", item.status)
                 evidence = self._evidence_marker(item.evidence, materials) if item.status == "partial" else ""
                 lines.append(f"- {label}：{item.requirement}——{item.evidence}{evidence}{self._clause_markers(item.clauses, hits, item.requirement)}")
+                lines += [f"  {self.t('项目记录：', 'The record says: ')}{line.lstrip('-| ').rstrip('| ')}{self.cite(hit, line)}" for hit, line in _record_notes(item, report.project_id, hits)]
         if met:
             lines.append(self.t("已满足：", "Already met: ") + "；".join(i.requirement for i in met) + self._evidence_marker(met[0].evidence, materials))
         if report.next_actions:
@@ -633,6 +634,18 @@ def _set_aside(question: str, user_dict) -> set[str]:
 def _row_said(hit: Hit, sentence: str) -> str:
     """A sentence, or a table row with the names of its yes-columns ("| … | 是 |" under 涉及目标标准)."""
     return f"{affirmed_columns(table_header(hit.text, sentence), sentence)} {sentence}" if sentence.startswith("|") else sentence
+
+
+def _record_notes(item, project_id: str, hits: list[Hit]) -> list[tuple[Hit, str]]:
+    """The record's milestone and risk lines about an unmet requirement's material ("取得第三方专利许可声明…
+    2025-11-30 进行中", "两件第三方专利的权利人尚未答复许可声明征集…"): why it is open and until when."""
+    names = re.findall(r"[「《]([^」》]+)[」》]", item.evidence) or [item.requirement]
+    keys = {re.sub(r"^(?:专利|项目)(?=..)", "", name) for name in names}
+    notes = [
+        (hit, line) for hit in hits if hit.doc_id == project_id and hit.clause_title in ("里程碑", "风险")
+        for line in quote_units(hit.text) if any(key in line for key in keys)
+    ]
+    return notes[:2]
 
 
 def _with_enumerated(picked: list[tuple[Hit, str]], most: int = 6) -> list[tuple[Hit, str]]:
