@@ -26,7 +26,10 @@ from assistant.tools.workflow import StageInfo
 _WHOLE_CLAUSE = 6  # a clause the question names is quoted whole when it has at most this many sentences
 _MAX_SENTENCES = 4  # one clause may give them all: the best clause often holds the whole answer
 _MAX_RECORD_LINES = 6  # record lines are short (a table row, a field): a project answer may hold more
-SENTENCE_WEIGHT = 1.0  # dense sentence–question similarity (chosen on the dev split)
+# Weights of a sentence's features (see ``scored_sentences``), chosen on the dev split: the clause's
+# words, the sentence's own words, the sentence's and the clause's closeness in meaning, the clause
+# named, the kind of answer, stated/inferred, a date asked, words quoted, novelty, clause rank, position.
+SENTENCE_WEIGHTS = (1.0, 0.5, 1.0, 0.6, 1.0, 1.0, 1.0, 1.0, 1.0, 0.6, -0.03, -0.01)
 
 _NUMBER = r"(?:\d+|[一二两三四五六七八九十]+)"  # a count, in digits or in Chinese numerals
 _AMOUNT = re.compile(r"\d\s*(?:[万亿千百]|万元|亿元)?\s*[元块]|万元|[￥¥$]\s*\d|\bRMB\b|\byuan\b", re.I)  # a sum of money
@@ -162,6 +165,7 @@ class Composer:
         self.scorer = scorer
         self.focus = scorer.focus(question)
         self.min_relevance = min_relevance
+        self.weights = SENTENCE_WEIGHTS
         self.cited = cited if cited is not None else CitationList()  # shared when answering a question in parts
 
     def t(self, zh: str, en: str) -> str:
@@ -339,10 +343,8 @@ class Composer:
             cited += 0.5 if verbatim and hit.kind == "document" else 0.0
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, echoed)
-            score = (
-                overlap + 0.5 * own + SENTENCE_WEIGHT * self._closeness(close) + 0.6 * closeness + named + shape + stated + dated + cited
-                + 0.6 * novelty - 0.03 * rank - 0.01 * position
-            )
+            features = (overlap, own, self._closeness(close), closeness, named, shape, stated, dated, cited, novelty, rank, position)
+            score = sum(w * f for w, f in zip(self.weights, features))
             scored.append((score, len(scored), hit, sentence))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [(score, hit, sentence) for score, _, hit, sentence in scored]
