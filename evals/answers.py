@@ -84,6 +84,12 @@ class Scores:
         return sum(len(o.answer.citations) for o in self.outcomes if o.answer)
 
     @property
+    def citations_per_answer(self) -> float:
+        """Citations per answered question: how much an answer quotes (recall alone rewards quoting more)."""
+        answered = [o for o in self.outcomes if o.answer and not o.refused]
+        return sum(len(o.answer.citations) for o in answered) / len(answered) if answered else 0.0
+
+    @property
     def citation_validity(self) -> float:
         invalid = sum(o.invalid_citations for o in self.outcomes)
         return 1 - invalid / self.citations if self.citations else 1.0

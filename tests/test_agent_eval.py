@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.agent.models import Answer
+from assistant.agent.models import Answer, Citation
 from evals.answers import AnswerQuestion, Outcome, Scores, eval_service, evaluate, load_split
 from evals.thresholds import TEST_FACT_RECALL, TEST_FALSE_REFUSALS, TEST_MISSED_REFUSALS
 
@@ -45,3 +45,13 @@ def test_false_and_missed_refusals_are_counted_apart():
     assert scores.false_refusals == 0.5 and scores.missed_refusals == 0.0
     scores.outcomes.append(Outcome(declinable, answered))
     assert scores.missed_refusals == 0.5 and scores.refusal_accuracy == 0.5
+
+
+def test_citations_per_answer_counts_only_answered_questions():
+    """Recall alone rewards quoting more; the table shows how much an answer quotes beside it."""
+    question = AnswerQuestion(q="a", facts=["x"])
+    two = [Citation(n=n, chunk_id=f"c{n}", doc_id="d", title="t", quote="x") for n in (1, 2)]
+    answered = Answer(answer="x [1] [2]", mode="offline", conversation_id="c", grounded=True, citations=two)
+    declined = Answer(answer="", mode="offline", conversation_id="c", grounded=False)
+    scores = Scores("offline", [Outcome(question, answered, checks=1), Outcome(question, declined, checks=1)])
+    assert scores.citations_per_answer == 2.0

@@ -586,12 +586,12 @@ def eval_answers(
                     with eval_service(ctx.settings, ctx.index, name) as service:
                         results.append((part, evaluate(service, questions[part], on_step=lambda: bar.advance(task))))
     table = Table(title="回答评测（阈值只检查测试集 test）")
-    for column in ("模式", "数据集", "问题数", "事实召回", "引用有效率", "引用数", "误拒率", "漏拒率", "拒答正确率"):
+    for column in ("模式", "数据集", "问题数", "事实召回", "引用有效率", "引用数", "每答引用", "误拒率", "漏拒率", "拒答正确率"):
         table.add_column(column, justify="left" if column in ("模式", "数据集") else "right")
     for part, scores in results:
         table.add_row(
             scores.mode, part, str(len(scores.outcomes)), f"{scores.fact_recall:.3f}", f"{scores.citation_validity:.3f}",
-            str(scores.citations), f"{scores.false_refusals:.3f}", f"{scores.missed_refusals:.3f}", f"{scores.refusal_accuracy:.3f}",
+            str(scores.citations), f"{scores.citations_per_answer:.2f}", f"{scores.false_refusals:.3f}", f"{scores.missed_refusals:.3f}", f"{scores.refusal_accuracy:.3f}",
         )
     console.print(table)
     failed = []
