@@ -943,6 +943,17 @@ def test_a_part_that_leans_on_an_unanswered_first_part_is_not_answered_either(se
     assert both.grounded and "中国标准化协会" in both.answer and "成果运用" in both.answer
 
 
+def test_a_plan_number_and_a_threshold_are_kinds_of_answer(service, shipped_index):
+    """"修订计划号是多少" asks for a number shaped like 20233806-T-469; "how much control" asks for a
+    share or a bound (超过50%), not for what control means."""
+    plan = ask(service, "立项书里想引用科技成果转化为标准的那个国标，听说它正在修订，修订计划号是多少？")
+    assert "20233806-T-469" in plan.answer
+    control = ask(service, "We're part of a group of companies. How much control does it take for a subsidiary's patents to be pulled into our disclosure under GB/T 20003.1?")
+    assert "50%" in control.answer and control.answer.startswith("[Offline mode]")
+    for answer in (plan, control):
+        assert_verbatim(answer, shipped_index)
+
+
 def test_a_size_the_question_states_is_not_a_count_it_asks_for(service, shipped_index):
     """"只有二十几个人的小公司" says how big the asker is; "多少专家" asks a count. Only the second
     needs a quoted count of people."""

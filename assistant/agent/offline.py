@@ -73,6 +73,11 @@ _ANSWER_TYPES: list[tuple[re.Pattern, re.Pattern, float]] = [
     (re.compile(r"(?:哪些|哪几[项个部份]?|哪[一两二三四五六七八九十]?[项个部份])(?:现行|相关|现有|已有)?(?:国家|行业|团体|参考|推荐性)?(?:标准|国标|行标|团标)|\bwhich (?:\w+ )?standards?\b", re.I), re.compile(r"(?:GB/T|GB/Z|GB|[A-Z]{2}/T|T/[A-Z]+|ISO|IEC|ETSI\s+[A-Z]{2}|3GPP\s+T[SR]|RFC|IEEE)\s*\d|\|\s*标准号\s*\|"), 0.3),
     # an official document's number ("〔2024〕10号")
     (re.compile(r"文号|编号|批号|\b(?:document|reference|file) (?:number|no)\b", re.I), re.compile(r"[〔\[［(（]\s*(?:19|20)\d{2}\s*[〕\]］)）]\s*\d+\s*号"), 0.4),
+    # a standard project's plan number ("修订计划号是多少"): 20233806-T-469
+    (re.compile(r"计划号|计划编号|项目编号|\bplan(?:ning)? (?:number|no)\b", re.I), re.compile(r"\d{8}\s*-\s*[TQZ]\s*-\s*\d{3}"), 0.4),
+    # how much of something, or what threshold ("what level of control", "控制到什么程度"): a share or a bound
+    (re.compile(r"多大比例|什么比例|多少比例|什么程度|多大程度|\bhow much\b(?! (?:money|does it cost))|\bwhat (?:level|share|proportion|threshold)\b", re.I),
+     re.compile(r"\d\s*(?:\.\d+)?\s*[%％]|百分之|超过|不低于|不少于|不超过|以上|以下"), 0.3),
     # a document's title or name ("中文名称叫什么", "the Chinese title of"): a title in 《》
     (re.compile(r"标题|名称|全称|名字|叫什么|\btitle\b|\bfull name\b|\bcalled\b", re.I), re.compile(r"《[^》]{2,}》"), 0.4),
     # which part of a series ("哪一部分讲研发", "which part deals with"): "第5部分"
