@@ -954,6 +954,15 @@ def test_a_plan_number_and_a_threshold_are_kinds_of_answer(service, shipped_inde
         assert_verbatim(answer, shipped_index)
 
 
+def test_a_kind_of_project_is_no_project_name(service, shipped_index):
+    """"老师们要写联动项目的可行性研究报告": 联动项目 is what every project here is, not a project named by
+    words the index lacks ("老师们要写联动"); a project named by words no record holds is still unknown."""
+    answer = ask(service, "老师们要写联动项目的可行性研究报告，常见的栏目一共有几项，主要涵盖哪些内容？")
+    assert answer.grounded and "九项" in answer.answer
+    assert_verbatim(answer, shipped_index)
+    assert not ask(service, "量子通信那个项目的预算是多少？").grounded
+
+
 def test_a_size_the_question_states_is_not_a_count_it_asks_for(service, shipped_index):
     """"只有二十几个人的小公司" says how big the asker is; "多少专家" asks a count. Only the second
     needs a quoted count of people."""

@@ -22,6 +22,7 @@ from assistant.index.lexical import expand_english, pos_tagger, tokenize
 MIN_COVERAGE = 0.34  # share of the question's (IDF-weighted) information a chunk must contain
 STAND_IN_CREDIT = 0.5  # coverage weight of a question word the corpus uses only in other words (chosen on dev)
 FUNCTION_WORD_CREDIT = 0.25  # coverage weight of a word that only says how something is asked (chosen on dev)
+KIND_OF_PROJECT_DF = 3  # chunks using "X项目" before X counts as a kind of project rather than a name
 MIN_ASK_WORDS = 3  # known words the asking sentence needs before its own coverage counts
 MIN_KNOWN_SHARE = 0.5  # share of a question's wording that must occur somewhere in the visible index
 # How close (share of the way from the relevance floor to 1) some clause must be for a question in
@@ -310,7 +311,8 @@ class Scorer:
         literal = self.literal(query_tokens)
         if literal and all(_BARE_NUMBER.fullmatch(t) for t in literal):
             return []  # "How do I change the wallpaper on Windows 11?": a number says nothing of a topic
-        for side, words_only in [(side, False) for side in related_sides(question)] + [(name, True) for name in named_project(question)]:
+        names = [name for name in named_project(question) if not self.kind_of_project(name)]
+        for side, words_only in [(side, False) for side in related_sides(question)] + [(name, True) for name in names]:
             tokens = content_tokens(side, self.user_dict)
             if tokens and self.known_share(tokens, words_only) < MIN_KNOWN_SHARE:
                 return []  # "黑洞和标准化有什么关系": one side of the relation is not about the knowledge base;
@@ -349,6 +351,11 @@ class Scorer:
             if code and not re.search(rf"{re.escape(code.group(1))}\s*{re.escape(token[code.end(1):])}", text):
                 unheld.append(token)
         return unheld
+
+    def kind_of_project(self, name: str) -> bool:
+        """"…写联动项目", "研发项目": the words before 项目 end in a kind of project the corpus speaks of
+        often (联动项目, 研发项目, 标准项目), not in a project's own name."""
+        return any(self.df(f"{name[-n:]}项目") >= KIND_OF_PROJECT_DF for n in (2, 3, 4) if len(name) >= n)
 
     def unheld_names(self, question: str) -> list[str]:
         """The acronyms a question names (ISO, IEEE, CQC) that no text the asker may see uses, in
