@@ -963,6 +963,14 @@ def test_a_kind_of_project_is_no_project_name(service, shipped_index):
     assert not ask(service, "量子通信那个项目的预算是多少？").grounded
 
 
+def test_a_quoted_record_line_names_its_project(service, shipped_index):
+    """"哪一个是只做专利培育的": the record's line says "项目定位为专利培育项目" and not which project;
+    the answer puts the record's id before it."""
+    answer = ask(service, "我们记录里的这几个项目，哪一个是不打算形成标准、只做专利培育的？")
+    assert "P-2025-007：项目定位为专利培育项目" in answer.answer
+    assert_verbatim(answer, shipped_index)
+
+
 def test_a_size_the_question_states_is_not_a_count_it_asks_for(service, shipped_index):
     """"只有二十几个人的小公司" says how big the asker is; "多少专家" asks a count. Only the second
     needs a quoted count of people."""

@@ -244,7 +244,9 @@ class Composer:
             heading = (heading_before(hit.text, sentence) or hit.clause_title.split("；")[0]) if len(sentence) < 6 else ""
             shown = f"{heading.strip()}：{sentence}" if heading else _display(sentence)
             where = f"（{hit.citation}）" if located and hit.citation else ""
-            lines.append(f"{number}. {where}{shown}{self.cite(hit, sentence)}")
+            # a line of a project record says nothing of which project it is: its id does
+            whose = f"{hit.doc_id}：" if hit.source == "record" and not where and hit.doc_id not in sentence else ""
+            lines.append(f"{number}. {where}{whose}{shown}{self.cite(hit, sentence)}")
         return Composed("\n".join(lines), self.cited, grounded=bool(self.cited.items))
 
     def outline(self, hits: list[Hit]) -> Composed | None:
