@@ -971,6 +971,11 @@ def test_a_quoted_record_line_names_its_project(service, shipped_index):
     assert_verbatim(answer, shipped_index)
 
 
+def test_a_count_of_people_needs_a_sentence_counting_people(service):
+    """"最少要有多少名专家出席" is not answered by "这两个社会团体" (a count of bodies, not of experts)."""
+    assert not ask(service, "中国标准化协会的团体标准开技术审查会时，最少要有多少名专家出席才算审查通过？").grounded
+
+
 def test_a_size_the_question_states_is_not_a_count_it_asks_for(service, shipped_index):
     """"只有二十几个人的小公司" says how big the asker is; "多少专家" asks a count. Only the second
     needs a quoted count of people."""

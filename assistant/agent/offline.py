@@ -109,7 +109,7 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
     (re.compile(r"(?:费|费用|补贴|奖励|资助|奖金|经费|预算)[^，,。？?]{0,6}多少|多少[^，,。？?]{0,3}(?:费|费用|补贴|奖励|资助|奖金|经费)|\bhow much\b.{0,40}\b(?:fees?|subsid(?:y|ies)|grants?|royalt(?:y|ies)|budget)\b|\b(?:fees?|royalt(?:y|ies))\b.{0,30}\bhow much\b", re.I),
      _AMOUNT),
     # a rate or share ("许可费率一般定多少", "what royalty rate"): a percentage
-    (re.compile(r"费率|(?:比例|比率|占比)[^，,。？?]{0,4}(?:多少|几)|百分之几|\b(?:royalty )?rate\b|\bpercentage\b", re.I),
+    (re.compile(r"费率|(?:比例|比率|占比)[^，,。？?]{0,4}(?:多少|几)|(?:多大|什么|多少)(?:的)?(?:比例|比率|占比)|百分之几|\b(?:royalty )?rate\b|\bpercentage\b", re.I),
      re.compile(r"\d\s*(?:\.\d+)?\s*[%％]|百分之|[一二三四五六七八九十\d]+\s*成|\bper ?cent\b", re.I)),
     # a span of time ("多少天内备案", "审查周期要多久", "how long is the term"): a number of time units,
     # a date, or how often ("每季度")
@@ -125,7 +125,8 @@ _REQUIRED_TYPES: list[tuple[re.Pattern, re.Pattern | None]] = [
     # how many people or bodies ("来了多少专家", "几家单位参加"): a count of them
     # ("十几个人的初创公司" states a size, it asks none)
     (re.compile(r"(?:多少|(?<![一二三四五六七八九十百千\d])几)(?:个|位|名|家)?(?:人|专家|代表|单位|企业|机构)|\bhow many (?:people|experts|members|organi[sz]ations|companies)\b", re.I),
-     re.compile(rf"{_NUMBER}\s*(?:个|位|名|家|人)|\d+\s*(?:people|experts|members)", re.I)),
+     # (a count of them, not of something else: "这两个社会团体" counts no people)
+     re.compile(rf"{_NUMBER}\s*(?:位|名|家|人)|{_NUMBER}\s*个\s*(?:人|单位|企业|机构|专家|代表)|\d+\s*(?:people|experts|members)", re.I)),
     # a standard's number ("那个团标的正式编号是多少"): a number in a standard's form
     (re.compile(r"(?:标准|团标|国标|行标)[^，,。？?]{0,4}(?:编号|标准号)|标准号是|\bstandard number\b", re.I),
      re.compile(r"(?:GB/T|GB/Z|GB|[A-Z]{2,}/T|T/[A-Z]+|ISO|IEC)\s*\d")),
