@@ -174,7 +174,6 @@ class Composer:
         self.scorer = scorer
         self.focus = scorer.focus(question)
         self.min_relevance = min_relevance
-        self.weights = SENTENCE_WEIGHTS
         self.cited = cited if cited is not None else CitationList()  # shared when answering a question in parts
 
     def t(self, zh: str, en: str) -> str:
@@ -355,7 +354,7 @@ class Composer:
             stated = 0.1 if "〔编制说明" in sentence else -0.1 if "〔可能〕" in sentence else 0.0
             novelty = self._novelty(sentence, echoed)
             features = (overlap, own, self._closeness(close), closeness, named, shape, stated, dated, cited, novelty, rank, position)
-            score = sum(w * f for w, f in zip(self.weights, features))
+            score = sum(w * f for w, f in zip(SENTENCE_WEIGHTS, features))
             scored.append((score, len(scored), hit, sentence))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [(score, hit, sentence) for score, _, hit, sentence in scored]
