@@ -409,7 +409,8 @@ class Composer:
         in for "编制说明称国外无相关标准，指南本身不涉及专利" when asked where that phrase is, not when
         asked whether the guideline involves patents."""
         flat = re.sub(r"\s+", "", document)
-        return all(t in flat for t in tokens if t in re.sub(r"\s+", "", summary))
+        said = re.sub(r"\s+", "", summary)
+        return all(t in flat for t in tokens if t in said)
 
     def _novelty(self, sentence: str, tokens: list[str]) -> float:
         """Share of a sentence that is not the question echoed back ("X对Y提出了要求" tells nothing)."""
