@@ -220,9 +220,13 @@ class Toolbox:
             report = run_readiness(self.ctx, project_id, target_stage)
             run.result = report
             refs = [c for item in report.items for c in item.clauses]
+            # the record's chunks are looked up once and grouped by section (each in reading order)
+            sections: dict[str, list[Hit]] = {}
+            for hit in self._record_hits(report.project_id):
+                sections.setdefault(hit.clause_title, []).append(hit)
             # what the record says of its open points (a milestone, a risk) explains an unmet gate
-            notes = [] if report.ready else self._record_hits(report.project_id, "里程碑") + self._record_hits(report.project_id, "风险")
-            hits = self._record_hits(report.project_id, "已有材料") + notes + self._clause_hits(refs)
+            notes = [] if report.ready else sections.get("里程碑", []) + sections.get("风险", [])
+            hits = sections.get("已有材料", []) + notes + self._clause_hits(refs)
             materials = hits[0] if hits and hits[0].doc_id == report.project_id else None
             verdict = "就绪" if report.ready else "尚不就绪"
             lines = [f"项目 {report.project_id} 当前处于「{report.current_stage}」，进入「{report.target_stage}」：{verdict}。"]
