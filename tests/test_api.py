@@ -369,6 +369,26 @@ def test_every_other_setup_keeps_the_key_rules(case, keyless_settings, shipped_i
                                          ("0.0.0.0", False), ("::", False), ("192.168.1.20", False), ("example.org", False)])
 def test_serve_uses_local_rules_only_on_loopback(host, local):
     assert app_factory(host).endswith(":create_local_app") is local
+    assert app_factory(host).endswith(":create_served_app") is not local
+
+
+def test_a_served_app_loads_models_and_dictionary_before_its_first_request(api_settings, shipped_index, monkeypatch):
+    from assistant.index import dictionary
+
+    monkeypatch.setattr(dictionary, "_glosses", None)
+    service = AssistantService(api_settings)
+    app = create_app(api_settings, service, warm_up=True)
+    assert dictionary._glosses is None
+    with TestClient(app) as client:  # start-up ran
+        assert dictionary._glosses  # the first English question no longer builds it (~2 s)
+        assert client.get("/api/search", params={"q": "What are the workflow stages?"}).status_code == 200
+
+
+def test_a_served_app_starts_before_anything_is_indexed(tmp_path):
+    settings = Settings(data_dir=tmp_path, embedding_backend="hashing", _env_file=None)
+    with TestClient(create_app(settings, warm_up=True)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
 
 
 def test_docs_and_redoc_are_served_without_a_cdn(client):

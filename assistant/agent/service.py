@@ -10,6 +10,7 @@ pass-throughs to the deterministic tools, so surfaces never reach the index or t
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from assistant.settings import Settings
 from assistant.storage.database import Database, database_url
 from assistant.tools import drafting, readiness, records, search, workflow
 from assistant.tools.context import ToolContext, User
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the LLM stack (LangChain agents, openai) is imported only when a model is used
     from langchain_core.language_models import BaseChatModel
@@ -88,6 +91,18 @@ class AssistantService:
         """Whether the knowledge index holds anything (for readiness probes); a damaged one raises."""
         self._follow_index()
         return self._ctx.index.count() > 0
+
+    def warm_up(self) -> None:
+        """Load now what the first questions would otherwise wait for: the index, the embedding
+        model, the corpus's words and the English–Chinese dictionary (a server's first English
+        question took 2.5 s more than the next). Nothing to load yet is no error: the service starts."""
+        from assistant.index.dictionary import chinese_words
+
+        chinese_words("warm", lambda word: False)
+        try:
+            self.search(User.local_admin(), "联动工作流程 workflow")
+        except LinkageError as exc:  # not indexed yet, or a damaged index that /readyz names
+            log.info("warm-up skipped: %s", exc)
 
     def validate_question(self, question: str) -> str:
         """The question stripped, or InvalidQuestionError with a message the user can act on."""

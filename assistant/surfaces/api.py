@@ -12,10 +12,12 @@ import ipaddress
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -178,8 +180,12 @@ def update_index(request: IndexRequest, user: AdminUser, service: ServiceDep) ->
     return report_dict(service.update_index(user, [Path(p) for p in request.paths], request.rebuild, repair=request.repair))
 
 
-def create_app(settings: Settings | None = None, service: AssistantService | None = None, local_admin: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, service: AssistantService | None = None, local_admin: bool = False,
+               warm_up: bool = False) -> FastAPI:
     """The whole HTTP surface for one settings object; tests pass their own settings and service.
+
+    ``warm_up`` (`linkage serve`): the server accepts connections only once the service has loaded its
+    models and dictionaries, so no first request, and no load balancer's probe, meets a cold replica.
 
     ``local_admin``: the server listens on a loopback address only (`linkage serve` decides). Then,
     unless an API key is configured or anonymous access is off, a request without a key acts as the
@@ -205,6 +211,7 @@ def create_app(settings: Settings | None = None, service: AssistantService | Non
         description="技术、专利和标准联动工作的检索增强助手：带条款引用的问答、项目就绪检查和立项材料草稿。",
         version="0.1.0",
         swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would otherwise ask an outside validator
+        lifespan=_warming(service) if warm_up else None,
     )
     app.state.settings = settings
     app.state.service = service
@@ -275,7 +282,21 @@ class DocsStayLocal:
 
 def create_local_app() -> FastAPI:
     """The app for a server bound to a loopback address (see ``create_app``'s ``local_admin``)."""
-    return create_app(local_admin=True)
+    return create_app(local_admin=True, warm_up=True)
+
+
+def create_served_app() -> FastAPI:
+    """The app `linkage serve` runs on any other address."""
+    return create_app(warm_up=True)
+
+
+def _warming(service: AssistantService):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await anyio.to_thread.run_sync(service.warm_up)
+        yield
+
+    return lifespan
 
 
 def is_loopback(host: str) -> bool:
@@ -289,7 +310,7 @@ def is_loopback(host: str) -> bool:
 
 def app_factory(host: str) -> str:
     """The uvicorn factory `linkage serve --host HOST` runs: local administrator rules only on loopback."""
-    return "assistant.surfaces.api:create_local_app" if is_loopback(host) else "assistant.surfaces.api:create_app"
+    return "assistant.surfaces.api:create_local_app" if is_loopback(host) else "assistant.surfaces.api:create_served_app"
 
 
 def check_serve_settings(settings: Settings) -> None:
