@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -168,13 +169,15 @@ class Scorer:
     index: KnowledgeIndex
     groups: list[str] | None = None
     _key: tuple | None = field(default=None, init=False, repr=False)
+    # one answer scores dozens of sentences against the same question words: their weights and
+    # stand-ins are worked out once per scorer (one scorer per question), not once per sentence
+    _weights: dict = field(default_factory=dict, init=False, repr=False)
+    _stand_ins: dict = field(default_factory=dict, init=False, repr=False)
+    user_dict: Path = field(init=False, repr=False)  # jieba's user dictionary (the settings build the path anew each time)
 
     def __post_init__(self) -> None:
         self._key = None if self.groups is None else tuple(sorted(self.groups))
-
-    @property
-    def user_dict(self):
-        return self.index.settings.terms_path
+        self.user_dict = self.index.settings.terms_path
 
     def df(self, token: str) -> int:
         return _document_frequency(self.index, token, self._key)
@@ -197,11 +200,14 @@ class Scorer:
 
     def stand_ins(self, token: str) -> tuple[str, ...]:
         """The visible corpus's own words for a word it never uses: listed synonyms, near forms, then words close in meaning."""
-        if self.df(token) > 0:
-            return ()
-        listed = [word for word in SYNONYMS.get(token, ()) if self.df(word) > 0]  # "施行": 实施
-        near = _near_words(self.index, self.index.generation, token, self._key)
-        return tuple(dict.fromkeys((*listed, *self.near_forms(token), *near)))
+        if token not in self._stand_ins:
+            if self.df(token) > 0:
+                self._stand_ins[token] = ()
+            else:
+                listed = [word for word in SYNONYMS.get(token, ()) if self.df(word) > 0]  # "施行": 实施
+                near = _near_words(self.index, self.index.generation, token, self._key)
+                self._stand_ins[token] = tuple(dict.fromkeys((*listed, *self.near_forms(token), *near)))
+        return self._stand_ins[token]
 
     def near_forms(self, token: str) -> tuple[str, ...]:
         """Words of the visible corpus that differ from an unknown Chinese word in one character.
@@ -220,13 +226,7 @@ class Scorer:
             return 0.0
         present = _token_set(text, self.user_dict)
         lowered = text.lower()
-        literal = set(self.literal(query_tokens))
-        weights = {
-            t: self.idf(t) * (STAND_IN_CREDIT if t not in literal and self.stand_ins(t) else 1.0)
-            * (function_credit if function_credit != 1.0 and function_word(t, str(self.user_dict)) else 1.0)
-            for t in query_tokens
-        }
-        total = sum(weights.values())
+        weights, total = self._token_weights(tuple(query_tokens), function_credit)
 
         def has(token: str) -> bool:
             return (
@@ -244,6 +244,19 @@ class Scorer:
 
         found = sum(w for t, w in weights.items() if has(t) or compound(t))
         return found / total if total else 0.0
+
+    def _token_weights(self, query_tokens: tuple[str, ...], function_credit: float) -> tuple[dict[str, float], float]:
+        """Each question token's IDF weight (less for a stand-in's, ``function_credit`` of it for a function word), and their sum."""
+        key = (query_tokens, function_credit)
+        if key not in self._weights:
+            literal = set(self.literal(list(query_tokens)))
+            weights = {
+                t: self.idf(t) * (STAND_IN_CREDIT if t not in literal and self.stand_ins(t) else 1.0)
+                * (function_credit if function_credit != 1.0 and function_word(t, str(self.user_dict)) else 1.0)
+                for t in query_tokens
+            }
+            self._weights[key] = (weights, sum(weights.values()))
+        return self._weights[key]
 
     def focus(self, question: str) -> str:
         """``relevance_text`` of a question (English domain terms in the corpus's Chinese words)."""
