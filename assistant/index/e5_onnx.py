@@ -88,15 +88,18 @@ class _ModelFile:
         assert dtype == 0, name
         return np.frombuffer(self.data, dtype="<f4", count=count, offset=offset)
 
-    def blocks(self, name: str, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-        """A 4-bit matrix as (scales [rows, blocks], unsigned nibbles [rows, blocks, 32]); value = (q - 8) * scale."""
+    def matrix(self, name: str, rows: int, cols: int, index: np.ndarray | None = None) -> np.ndarray:
+        """A 4-bit matrix, or its rows ``index``, as float32: value = (nibble - 8) * the block's float16 scale."""
         dtype, _count, offset = self.tensors[name]
         assert dtype == 1, name
         raw = np.frombuffer(self.data, dtype=np.uint8, count=rows * (cols // _BLOCK) * _BLOCK_BYTES, offset=offset)
         raw = raw.reshape(rows, cols // _BLOCK, _BLOCK_BYTES)
-        scales = raw[:, :, :2].copy().view("<f2")[:, :, 0].astype(np.float32)
+        if index is not None:
+            raw = raw[index]
+        scales = raw[:, :, :2].copy().view("<f2").astype(np.float32)
         nibbles = raw[:, :, 2:]
-        return scales, np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2)  # Q4_0: low nibbles first
+        values = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2).astype(np.float32) - 8.0  # Q4_0: low nibbles first
+        return (values * scales).reshape(len(raw), cols)
 
 
 class _Tokenizer:
@@ -179,8 +182,7 @@ class E5QueryEncoder:
                 largest[n] = np.maximum(largest[n], np.abs(output[0]).max(axis=0))
         factors = []
         for n in range(m.layers):
-            scales, nibbles = m.blocks(f"l{n}.fo.w", m.hidden, m.ffn)
-            weights = np.abs((nibbles.astype(np.float32) - 8.0) * scales[:, :, None]).reshape(m.hidden, m.ffn).max(axis=0)
+            weights = np.abs(m.matrix(f"l{n}.fo.w", m.hidden, m.ffn)).max(axis=0)
             factors.append(np.clip(largest[n] ** 0.7 / np.maximum(weights, 1e-5) ** 0.3, 1e-2, 1e3).astype(np.float32))
         return factors
 
@@ -206,13 +208,7 @@ class E5QueryEncoder:
 
     def _word_vectors(self, ids: list[int]) -> np.ndarray:
         m = self._model
-        _dtype, _count, offset = m.tensors["emb.word"]
-        table = np.frombuffer(m.data, dtype=np.uint8, count=m.vocab * (m.hidden // _BLOCK) * _BLOCK_BYTES, offset=offset)
-        rows = table.reshape(m.vocab, m.hidden // _BLOCK, _BLOCK_BYTES)[np.asarray(ids)]
-        scales = rows[:, :, :2].copy().view("<f2").astype(np.float32)
-        nibbles = rows[:, :, 2:]
-        values = np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=2).astype(np.float32) - 8.0
-        return (values * scales).reshape(len(ids), m.hidden)
+        return m.matrix("emb.word", m.vocab, m.hidden, np.asarray(ids))
 
 
 def _graph(m: _ModelFile, smoothing: list[np.ndarray] | None = None, activations: bool = False):
@@ -238,9 +234,8 @@ def _graph(m: _ModelFile, smoothing: list[np.ndarray] | None = None, activations
                     output, epsilon=m.eps, axis=-1)
 
     def linear(x: str, name: str, rows: int, cols: int, smooth: np.ndarray | None = None) -> str:
-        scales, nibbles = m.blocks(name + ".w", rows, cols)
         bias = weight(name + ".b", m.floats(name + ".b"))
-        values = ((nibbles.astype(np.float32) - 8.0) * scales[:, :, None]).reshape(rows, cols)
+        values = m.matrix(name + ".w", rows, cols)
         if smooth is not None:
             x = node("Mul", [x, weight(name + ".smooth", (1.0 / smooth).astype(np.float32))], name + ".smoothed")
             values = values * smooth[None, :]
